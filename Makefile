@@ -1,0 +1,35 @@
+# envbuild: the quick starts are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+REGISTRY ?= 127.0.0.1:5000
+BASE    ?= $(REGISTRY)/envbuild/base:bookworm
+
+.PHONY: install test test-fast demo docker-up base clean
+
+$(BIN)/envbuild: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(BIN)/envbuild  ## virtualenv + editable install with test extras
+
+docker-up:  ## install (Debian, root) and start the Docker engine and the loopback registry
+	bash scripts/docker-up.sh
+
+base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
+	$(BIN)/envbuild base bootstrap --push $(BASE)
+
+test: install  ## the whole test suite (Docker tests included)
+	$(BIN)/python -m pytest
+
+test-fast: install  ## tests that need no Docker engine
+	$(BIN)/python -m pytest -m "not docker"
+
+demo: base  ## set everything up on a fresh machine and run the main job end to end
+	$(BIN)/envbuild doctor
+	@echo "base image: $$($(BIN)/envbuild base bootstrap --push $(BASE) --quiet)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

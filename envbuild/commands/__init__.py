@@ -1,0 +1,1 @@
+"""One module per CLI command; each imports its heavy parts inside the function."""

@@ -1,0 +1,68 @@
+"""The Docker engine, driven through the `docker` CLI.
+
+The CLI (not docker-py) because it works with the engine Debian ships (20.10), can use
+BuildKit where present, and costs no heavy import on the CLI's start-up path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any, Sequence
+
+from envbuild.errors import EngineError
+
+FIX = "start it with `make docker-up` (Debian) or your Docker Desktop, then try again"
+
+
+def docker_bin() -> str:
+    path = shutil.which(os.environ.get("ENVBUILD_DOCKER", "docker"))
+    if not path:
+        raise EngineError(f"docker CLI not found on PATH; install Docker and {FIX}")
+    return path
+
+
+def docker(*args: str, check: bool = True, capture: bool = True, input: bytes | None = None,
+           timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run `docker ARGS`; on failure raise EngineError with docker's own last line."""
+    proc = subprocess.run([docker_bin(), *args], capture_output=capture, input=input, timeout=timeout)
+    if check and proc.returncode != 0:
+        err = (proc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise EngineError(f"docker {args[0]} failed: {err[-1] if err else f'exit {proc.returncode}'}")
+    return proc
+
+
+def server_version() -> str | None:
+    """The engine's version, or None when no engine answers."""
+    try:
+        proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=20)
+    except EngineError:
+        return None
+    out = proc.stdout.decode().strip()
+    return out if proc.returncode == 0 and out else None
+
+
+def require_engine() -> str:
+    version = server_version()
+    if version is None:
+        raise EngineError(f"the Docker engine is not reachable; {FIX}")
+    return version
+
+
+def inspect_image(ref: str) -> dict[str, Any] | None:
+    """`docker image inspect` of one image, or None when the engine has no such image."""
+    proc = docker("image", "inspect", ref, check=False)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)[0]
+
+
+def image_exists(ref: str) -> bool:
+    return inspect_image(ref) is not None
+
+
+def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: bool = True) -> list[str]:
+    """The argument list for a plain `docker run` (used by tests and doctor checks)."""
+    return ["run", *(["--rm"] if rm else []), "--network", network, image, *command]

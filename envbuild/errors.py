@@ -1,0 +1,42 @@
+"""Errors the CLI turns into one line on stderr and a meaningful exit code."""
+
+from __future__ import annotations
+
+# Exit codes, the same for every command.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the thing asked about is not so: stale lock, not reproduced, missing part
+EXIT_USAGE = 2  # bad input or a missing ingredient: the user must fix something first
+
+
+class EnvbuildError(Exception):
+    """An expected failure with a message meant for the user."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class SpecError(EnvbuildError):
+    """Bad project configuration: names the file, the key and the fix."""
+
+    def __init__(self, file: object, key: str | None, problem: str, fix: str | None = None) -> None:
+        where = f"{file}: {key}" if key else f"{file}"
+        message = f"{where}: {problem}"
+        if fix:
+            message += f"; {fix}"
+        super().__init__(message)
+        self.file = str(file)
+        self.key = key
+
+
+class EngineError(EnvbuildError):
+    """The Docker engine is missing or failed."""
+
+    exit_code = EXIT_FAILURE
+
+
+class RegistryError(EnvbuildError):
+    """A registry could not be reached or answered with an error."""

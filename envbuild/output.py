@@ -1,0 +1,25 @@
+"""Where the CLI prints: rich consoles, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    """Machine-readable output on stdout: nothing else may be printed there with --json."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]envbuild: error:[/] {message}", soft_wrap=True, markup=True)
+
+
+def info(message: str) -> None:
+    err.print(message, soft_wrap=True)

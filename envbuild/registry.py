@@ -1,0 +1,196 @@
+"""Image references and tag -> digest over the registry HTTP API (stdlib only).
+
+`HEAD /v2/<name>/manifests/<ref>` answers `Docker-Content-Digest`; the Accept header decides
+whether a multi-arch index or a single manifest comes back. Public registries answer 401
+with a `WWW-Authenticate: Bearer realm=...,service=...,scope=...` challenge first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+from envbuild.errors import RegistryError
+
+DOCKER_HUB = "registry-1.docker.io"
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+ACCEPT_ANY = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
+TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # host[:port]
+    repository: str  # path inside the registry, e.g. library/python
+    tag: str | None
+    digest: str | None
+
+    @property
+    def name(self) -> str:
+        """The reference without tag or digest, as docker spells it."""
+        if self.registry == DOCKER_HUB:
+            return self.repository.removeprefix("library/")
+        return f"{self.registry}/{self.repository}"
+
+    def pinned(self, digest: str) -> str:
+        return f"{self.name}@{digest}"
+
+    def __str__(self) -> str:
+        s = self.name
+        if self.tag:
+            s += f":{self.tag}"
+        if self.digest:
+            s += f"@{self.digest}"
+        return s
+
+
+def parse_reference(ref: str) -> Reference:
+    rest, _, digest = ref.partition("@")
+    first, _, remainder = rest.partition("/")
+    if remainder and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, remainder
+    else:
+        registry, path = DOCKER_HUB, rest
+    tag = None
+    if ":" in path.rsplit("/", 1)[-1]:
+        path, tag = path.rsplit(":", 1)
+    if registry == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    if not tag and not digest:
+        tag = "latest"
+    return Reference(registry, path, tag, digest or None)
+
+
+@dataclass
+class ResolvedImage:
+    reference: str  # what was asked, e.g. python:3.11-slim
+    digest: str  # the digest the tag points to (an index digest for multi-arch images)
+    platforms: dict[str, str] = field(default_factory=dict)  # "linux/amd64" -> manifest digest
+    source: str = "registry"  # or "engine" when the registry could not be asked
+
+    @property
+    def pinned(self) -> str:
+        return parse_reference(self.reference).pinned(self.digest)
+
+
+def _scheme(registry: str) -> str:
+    host = registry.split(":")[0]
+    return "http" if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.") else "https"
+
+
+def _request(url: str, method: str, accept: str, token: str | None) -> urllib.response.addinfourl:
+    req = urllib.request.Request(url, method=method, headers={"Accept": accept})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    return urllib.request.urlopen(req, timeout=TIMEOUT)
+
+
+def _bearer_token(challenge: str) -> str:
+    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    realm = params.pop("realm", None)
+    if not realm:
+        raise RegistryError(f"registry asked for authentication it did not describe: {challenge}")
+    url = realm + "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+        body = json.load(r)
+    return body.get("token") or body.get("access_token") or ""
+
+
+def _fetch(ref: Reference, what: str, method: str, accept: str) -> tuple[dict[str, str], bytes]:
+    url = f"{_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/manifests/{what}"
+    token = None
+    for _ in range(2):
+        try:
+            with _request(url, method, accept, token) as r:
+                return dict(r.headers.items()), r.read() if method == "GET" else b""
+        except urllib.error.HTTPError as e:
+            if e.code == 401 and token is None and "bearer" in e.headers.get("WWW-Authenticate", "").lower():
+                token = _bearer_token(e.headers["WWW-Authenticate"])
+                continue
+            if e.code == 404:
+                raise RegistryError(f"{ref}: no such image or tag in registry {ref.registry}", 2) from None
+            raise RegistryError(f"{ref}: registry {ref.registry} answered HTTP {e.code}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise RegistryError(
+                f"registry {ref.registry} unreachable ({reason}); start it (make docker-up) or check the base"
+            ) from None
+    raise RegistryError(f"{ref}: registry {ref.registry} refused the token it issued")
+
+
+def manifest_digest(reference: str) -> str | None:
+    """The digest a tag points to now, or None when the registry has no such tag."""
+    ref = parse_reference(reference)
+    try:
+        headers = _fetch(ref, ref.digest or ref.tag or "latest", "HEAD", ACCEPT_ANY)[0]
+    except RegistryError as e:
+        if "no such image" in str(e):
+            return None
+        raise
+    return _header(headers, "Docker-Content-Digest")
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for k, v in headers.items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> ResolvedImage:
+    """Tag -> digest, plus the manifest digest of each wanted platform."""
+    ref = parse_reference(reference)
+    headers, body = _fetch(ref, ref.digest or ref.tag or "latest", "GET", ACCEPT_ANY)
+    media = (_header(headers, "Content-Type") or "").split(";")[0]
+    digest = _header(headers, "Docker-Content-Digest") or ref.digest
+    if not digest:
+        import hashlib
+
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    resolved = ResolvedImage(reference, digest)
+    if media in INDEX_TYPES:
+        index = json.loads(body)
+        for m in index.get("manifests", []):
+            p = m.get("platform", {})
+            key = f"{p.get('os')}/{p.get('architecture')}" + (f"/{p['variant']}" if p.get("variant") else "")
+            if key in platforms:
+                resolved.platforms[key] = m["digest"]
+        missing = [p for p in platforms if p not in resolved.platforms]
+        if missing:
+            raise RegistryError(f"{reference} has no image for {', '.join(missing)}; choose another base or platform")
+    else:
+        # A single-platform image: its manifest digest serves each platform it can.
+        config = _platform_of_manifest(ref, json.loads(body) if body else {})
+        for p in platforms:
+            if config is None or config == p:
+                resolved.platforms[p] = digest
+        if config is not None and config not in platforms:
+            raise RegistryError(f"{reference} is a {config} image; the spec asks for {', '.join(platforms)}")
+    return resolved
+
+
+def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
+    """os/arch from the image config blob, or None when it cannot be read."""
+    cfg = manifest.get("config", {}).get("digest")
+    if not cfg:
+        return None
+    url = f"{_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/blobs/{cfg}"
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+            c = json.load(r)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    if not c.get("os") or not c.get("architecture"):
+        return None
+    return f"{c['os']}/{c['architecture']}"

@@ -1,0 +1,1 @@
+"""Resolvers: one interface, resolve a spec into a lockfile."""

@@ -1,0 +1,1 @@
+"""What goes into the image: the seeding hook and the track API (stdlib only)."""

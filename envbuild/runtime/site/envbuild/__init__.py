@@ -1,0 +1,1 @@
+"""The in-image `envbuild` package: only the dependency-free runtime (track API)."""

@@ -1,0 +1,1 @@
+"""envbuild.track: log_metrics / log_params from inside a run. Placeholder: the run issue fills it."""

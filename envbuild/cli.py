@@ -11,7 +11,7 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import base, build, diff, doctor, init, lock, push, reproduce, run, runs, trace, verify
+from envbuild.commands import base, build, config, diff, doctor, init, lock, push, reproduce, run, runs, trace, verify
 
 app = typer.Typer(
     name="envbuild",
@@ -28,6 +28,7 @@ app = typer.Typer(
 
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
+app.command("config")(config.config)
 app.add_typer(base.app, name="base")
 app.command("lock")(lock.lock)
 app.command("build")(build.build)

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -18,7 +19,8 @@ def print_json(obj: Any) -> None:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]envbuild: error:[/] {message}", soft_wrap=True, markup=True)
+    # escape: messages name TOML tables like [tool.envbuild], which rich would eat as markup
+    err.print(f"[bold red]envbuild: error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
 
 def info(message: str) -> None:

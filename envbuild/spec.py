@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +35,10 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
 _PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 IMAGE_REF = re.compile(rf"^{_HOST}?{_PATH}(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$")
-_GPUS = re.compile(r"^(all|none|[0-9]+|device=[0-9]+(,[0-9]+)*)$")
+_GPU_ID = r"(?:[0-9]+|GPU-[0-9a-fA-F-]+)"  # an index or a UUID, as nvidia-smi -L prints them
+_GPUS = re.compile(rf"^(all|none|[0-9]+|device={_GPU_ID}(,{_GPU_ID})*)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")  # name or name=version
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,14 @@ class Spec:
     @property
     def uses_pip(self) -> bool:
         return bool(self.dependencies)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The effective settings as plain JSON types (paths as strings, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+        return out
 
 
 # --- key checkers: each returns the normalized value or raises SpecError ------------
@@ -153,6 +164,15 @@ def _str_table(file: Path, key: str, value: Any) -> dict[str, str]:
     return out
 
 
+def _env(file: Path, key: str, value: Any) -> dict[str, str]:
+    table = _str_table(file, key, value)
+    for k in table:
+        if not _ENV_NAME.match(k):
+            raise SpecError(file, f"{key}.{k}", "is not a valid environment variable name",
+                            "use letters, digits and _ only, not starting with a digit")
+    return table
+
+
 def _tracking(file: Path, key: str, value: Any) -> dict[str, str]:
     table = _str_table(file, key, value)
     for k in table:
@@ -165,6 +185,15 @@ def _file(file: Path, key: str, value: Any) -> str:
     return _str(file, key, value)
 
 
+def _apt_list(file: Path, key: str, value: Any) -> tuple[str, ...]:
+    items = _str_list(file, key, value)
+    for p in items:
+        if not _APT_NAME.match(p):
+            raise SpecError(file, key, f"{p!r} is not a Debian package name",
+                            'write lowercase names, optionally pinned: ["git", "libgomp1=12.2.0-14"]')
+    return items
+
+
 # key -> (checker, Spec field)
 KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "name": (_str, "name"),
@@ -174,14 +203,14 @@ KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "requirements": (_file, "requirements"),
     "groups": (_str_list, "groups"),
     "conda": (_file, "conda"),
-    "system-packages": (_str_list, "system_packages"),
+    "system-packages": (_apt_list, "system_packages"),
     "data": (_str_list, "data"),
     "outputs": (_str_list, "outputs"),
     "seed": (_seed, "seed"),
     "deterministic": (_bool, "deterministic"),
     "gpus": (_gpus, "gpus"),
     "network": (_choice(NETWORKS), "network"),
-    "env": (_str_table, "env"),
+    "env": (_env, "env"),
     "resolver": (_choice(RESOLVERS), "resolver"),
     "image": (_image_ref, "image"),
     "tracking": (_tracking, "tracking"),
@@ -197,12 +226,25 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         # tomllib says "... (at line L, column C)": keep it, it is the useful part.
-        raise SpecError(path, None, f"invalid TOML: {e}", "fix the syntax at that line and column") from None
+        msg = str(e)
+        if msg.endswith("(at end of document)"):
+            lines = path.read_bytes().count(b"\n") + 1
+            msg = msg.replace("(at end of document)", f"(at end of document, line {lines}: something is left open)")
+        raise SpecError(path, None, f"invalid TOML: {msg}", "fix the TOML syntax there") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(path, None, f"not UTF-8 text (byte {e.start})", "save the file as UTF-8") from None
+    except OSError as e:
+        raise SpecError(path, None, f"cannot be read ({e.strerror})", "check the file's permissions") from None
 
 
 def _unknown_key(file: Path, table: str, key: str) -> SpecError:
-    close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
-    fix = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(sorted(KEYS))}"
+    if key == "dependencies":  # a common slip: deps belong to [project] or a requirements file
+        fix = 'list them in [project] dependencies, or name a file with requirements = "requirements.in"'
+    elif key == "tool" and not table:
+        fix = f"{ENVBUILD_TOML} takes the keys at the top level: remove the [tool.envbuild] header"
+    else:
+        close = difflib.get_close_matches(key.replace("_", "-"), list(KEYS), n=1, cutoff=0.6)
+        fix = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(sorted(KEYS))}"
     return SpecError(file, f"{table}{key}", "unknown key", fix)
 
 
@@ -222,12 +264,26 @@ def _safe_name(name: str) -> str:
     return n or "project"
 
 
-def _read_requirements(path: Path) -> tuple[str, ...]:
-    """Requirement lines of a requirements file (comments, blanks and options dropped)."""
-    reqs = []
-    for line in path.read_text().splitlines():
+def _read_requirements(path: Path, seen: frozenset[Path] = frozenset()) -> tuple[str, ...]:
+    """Requirement lines of a requirements file, following `-r` includes.
+
+    Comments, blanks and other pip options (-c, --index-url, -e ...) are dropped: they are
+    not dependencies (the resolver reads the file itself).
+    """
+    reqs: list[str] = []
+    text = path.read_text(errors="replace").replace("\\\n", " ")
+    for line in text.splitlines():
         line = line.split(" #", 1)[0].strip()
-        if line and not line.startswith(("#", "-")):
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$", line)
+        if m:
+            inc = (path.parent / m.group(1)).resolve()
+            if not inc.is_file():
+                raise SpecError(path, m.group(0), f"included file {m.group(1)!r} not found", "create it or fix the path")
+            if inc not in seen:
+                reqs.extend(_read_requirements(inc, seen | {path.resolve()}))
+        elif not line.startswith("-"):
             reqs.append(line)
     return tuple(reqs)
 
@@ -240,8 +296,28 @@ def find_config(root: Path) -> Path | None:
     return None
 
 
+def _table(file: Path, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(file, key, f"must be a table, got {value!r}", f"write it as [{key}]")
+    return value
+
+
+def _tool_table(path: Path, pyproject: dict[str, Any]) -> dict[str, Any] | None:
+    tool = _table(path, "tool", pyproject.get("tool", {}))
+    if "envbuild" in tool:
+        return _table(path, "tool.envbuild", tool["envbuild"])
+    # [tool.envbiuld]: a typo would silently mean "no settings"; say so instead.
+    close = difflib.get_close_matches("envbuild", list(tool), n=1, cutoff=0.75)
+    if close:
+        raise SpecError(path, f"tool.{close[0]}", "unknown table", "did you mean [tool.envbuild]?")
+    return None
+
+
 def load_spec(root: Path | str = ".") -> Spec:
+    """Read and validate the project's settings; raise SpecError on the first bad input."""
     root = Path(root).resolve()
+    if not root.is_dir():
+        raise SpecError(root, None, "no such project directory", "give an existing directory")
     pyproject_path = root / PYPROJECT
     standalone_path = root / ENVBUILD_TOML
     pyproject = read_toml(pyproject_path) if pyproject_path.is_file() else None
@@ -249,30 +325,35 @@ def load_spec(root: Path | str = ".") -> Spec:
     if pyproject is None and standalone is None:
         raise SpecError(root, None, f"no {PYPROJECT} or {ENVBUILD_TOML} here", "run `envbuild init` to write one")
 
+    # settings: {Spec field: value}; origin: {Spec field: (file, key as written there)}
     settings: dict[str, Any] = {}
-    source = standalone_path if standalone is not None else pyproject_path
-    tool = (pyproject or {}).get("tool", {}).get("envbuild")
+    origin: dict[str, tuple[Path, str]] = {}
+    tool = _tool_table(pyproject_path, pyproject) if pyproject is not None else None
     if tool is not None:
-        if not isinstance(tool, dict):
-            raise SpecError(pyproject_path, "tool.envbuild", "must be a table", "write [tool.envbuild]")
         settings = _check_table(pyproject_path, "tool.envbuild.", tool)
-        source = pyproject_path
+        origin = {attr: (pyproject_path, f"tool.envbuild.{_key_of(attr)}") for attr in settings}
     if standalone is not None:
         own = _check_table(standalone_path, "", standalone)
         for attr, value in own.items():
             if attr in settings and settings[attr] != value:
-                key = next(k for k, (_, a) in KEYS.items() if a == attr)
+                key = _key_of(attr)
                 raise SpecError(
                     standalone_path, key,
-                    f"disagrees with [tool.envbuild] {key} in {PYPROJECT} ({value!r} vs {settings[attr]!r})",
-                    "keep the setting in one file only",
+                    f"disagrees with [tool.envbuild] {key} in {pyproject_path} ({value!r} vs {settings[attr]!r})",
+                    f"keep the setting in one file only (delete it from {ENVBUILD_TOML} or from {PYPROJECT})",
                 )
+            if attr not in settings:
+                origin[attr] = (standalone_path, _key_of(attr))
         settings = {**own, **settings}
-        if tool is None:
-            source = standalone_path
+    source = pyproject_path if tool is not None else (standalone_path if standalone is not None else pyproject_path)
 
-    project = (pyproject or {}).get("project", {})
+    def where(attr: str) -> tuple[Path, str]:
+        return origin.get(attr, (source, _key_in(source, _key_of(attr))))
+
+    project = _table(pyproject_path, "project", (pyproject or {}).get("project", {}))
     name = settings.get("name") or project.get("name") or root.name
+    if not isinstance(name, str):
+        raise SpecError(pyproject_path, "project.name", f"must be a string, got {name!r}", 'write name = "my-project"')
 
     # Python dependencies, first found: `requirements` key, [project] dependencies, requirements.in
     requirements: Path | None = None
@@ -280,47 +361,58 @@ def load_spec(root: Path | str = ".") -> Spec:
     if "requirements" in settings:
         requirements = root / settings["requirements"]
         if not requirements.is_file():
-            raise SpecError(source, _key_in(source, "requirements"), f"file {settings['requirements']!r} not found",
+            raise SpecError(*where("requirements"), f"file {settings['requirements']!r} not found in {root}",
                             "create it or fix the path")
-        deps, deps_source = _read_requirements(requirements), settings["requirements"]
+        deps = _read_requirements(requirements)
+        deps_source = settings["requirements"]
     elif project.get("dependencies") is not None:
         deps = project["dependencies"]
-        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-            raise SpecError(pyproject_path, "project.dependencies", "must be a list of strings", 'write dependencies = ["numpy>=1.26"]')
+        if not isinstance(deps, list) or not all(isinstance(d, str) and d.strip() for d in deps):
+            raise SpecError(pyproject_path, "project.dependencies", f"must be a list of strings, got {deps!r}",
+                            'write dependencies = ["numpy>=1.26"]')
         deps, deps_source = tuple(d.strip() for d in deps), f"{PYPROJECT} [project] dependencies"
     elif (root / REQUIREMENTS_IN).is_file():
         requirements = root / REQUIREMENTS_IN
         deps, deps_source = _read_requirements(requirements), REQUIREMENTS_IN
     else:
         deps, deps_source = (), ""
-    optional = project.get("optional-dependencies", {}) or {}
+    optional = _table(pyproject_path, "project.optional-dependencies", project.get("optional-dependencies", {}))
     for g in groups:
         if g not in optional:
-            raise SpecError(source, _key_in(source, "groups"), f"no [project.optional-dependencies] group {g!r}",
+            raise SpecError(*where("groups"), f"no [project.optional-dependencies] group {g!r}",
                             f"use one of: {', '.join(optional) or '(none defined)'}")
-        deps = deps + tuple(optional[g])
+        extra = optional[g]
+        if not isinstance(extra, list) or not all(isinstance(d, str) for d in extra):
+            raise SpecError(pyproject_path, f"project.optional-dependencies.{g}", "must be a list of strings",
+                            f'write {g} = ["pytest>=8"]')
+        deps = deps + tuple(d.strip() for d in extra)
 
     conda = None
     if "conda" in settings:
         conda = root / settings["conda"]
         if not conda.is_file():
-            raise SpecError(source, _key_in(source, "conda"), f"file {settings['conda']!r} not found",
+            raise SpecError(*where("conda"), f"file {settings['conda']!r} not found in {root}",
                             "create the environment.yml or fix the path")
     for d in settings.get("data", ()):
         if not (root / d).exists():
-            raise SpecError(source, _key_in(source, "data"), f"data path {d!r} does not exist",
+            raise SpecError(*where("data"), f"data path {d!r} does not exist in {root}",
                             "create it, or remove it from the list")
 
     if not deps and conda is None:
-        file = requirements or (pyproject_path if pyproject is not None else source)
-        raise SpecError(file, _deps_key(deps_source),
+        if requirements is not None:
+            file, key = requirements, "requirements"
+            if "requirements" in settings:
+                file, key = where("requirements")
+        else:
+            file, key = (pyproject_path if pyproject is not None else source), "project.dependencies"
+        raise SpecError(file, key,
                         f"no dependencies to lock (looked in {deps_source or 'project.dependencies, requirements.in'})",
                         'add some, e.g. dependencies = ["numpy>=1.26"], or set conda = "environment.yml"')
 
     return Spec(
         root=root,
         source=source,
-        name=_safe_name(str(name)),
+        name=_safe_name(name),
         base=settings.get("base", DEFAULT_BASE),
         python=settings.get("python", DEFAULT_PYTHON),
         platforms=settings.get("platforms", ("linux/amd64",)),
@@ -343,9 +435,10 @@ def load_spec(root: Path | str = ".") -> Spec:
     )
 
 
+def _key_of(attr: str) -> str:
+    """The TOML key of a Spec field (system_packages -> system-packages)."""
+    return next(k for k, (_, a) in KEYS.items() if a == attr)
+
+
 def _key_in(source: Path, key: str) -> str:
     return f"tool.envbuild.{key}" if source.name == PYPROJECT else key
-
-
-def _deps_key(deps_source: str) -> str:
-    return "project.dependencies" if not deps_source or deps_source.startswith(PYPROJECT) else "requirements"

@@ -1,10 +1,37 @@
-"""envbuild init (not built yet)."""
+"""envbuild init: write a starter config into an existing project."""
 
 from __future__ import annotations
 
-from envbuild.errors import EnvbuildError
+from pathlib import Path
+
+import typer
 
 
-def init() -> None:
-    """Not built yet."""
-    raise EnvbuildError("envbuild init is not built yet")
+def init(
+    project: Path = typer.Option(Path("."), "--project", "-C", help="The project directory (default: here)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing [tool.envbuild] table or envbuild.toml."),
+) -> None:
+    """Write a starter envbuild config for the project in this directory.
+
+    With a pyproject.toml, adds a [tool.envbuild] table to it (the rest of the file is kept
+    byte for byte); otherwise writes envbuild.toml. Detects requirements.in /
+    requirements.txt, environment.yml and a data/ directory. Never overwrites an existing
+    config without --force (exit 2).
+
+    Next: envbuild config (check it), then envbuild lock.
+    """
+    from envbuild.errors import EnvbuildError
+    from envbuild.output import info
+    from envbuild.spec import load_spec
+    from envbuild.starter import write_starter
+
+    starter = write_starter(project, force=force)
+    verb = "replaced the settings in" if starter.replaced else "wrote"
+    based = ", ".join(starter.detected) or "nothing found yet"
+    info(f"{verb} {starter.path} (based on: {based})")
+    try:
+        load_spec(project)
+    except EnvbuildError as e:
+        info(f"next: {e}")  # e.g. the requirements file still to be created
+    else:
+        info("next: envbuild config (check the settings), then envbuild lock")

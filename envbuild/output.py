@@ -23,5 +23,6 @@ def error(message: str) -> None:
     err.print(f"[bold red]envbuild: error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
 
-def info(message: str) -> None:
-    err.print(message, soft_wrap=True)
+def info(message: str, *, markup: bool = True) -> None:
+    """A progress or status line on stderr; markup=False for text that may hold [brackets]."""
+    err.print(message, soft_wrap=True, markup=markup)

@@ -32,6 +32,7 @@ def test_pyproject_gets_a_table_rest_kept_byte_for_byte(tmp_path: Path, cli) -> 
     spec = load_spec(tmp_path)  # the result is a valid spec
     assert spec.dependencies == ("six",) and spec.data == ("data/",)
     assert "next: envbuild config" in proc.stderr
+    assert "(based on: pyproject.toml [project] dependencies, data/)" in proc.stderr
 
 
 def test_never_overwrites_without_force(tmp_path: Path, cli) -> None:
@@ -87,4 +88,4 @@ def test_empty_project_is_told_what_to_create(tmp_path: Path, cli) -> None:
     proc = cli("init", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "requirements.in" in (tmp_path / "envbuild.toml").read_text()
-    assert "next:" in proc.stderr and "'requirements.in' not found" in proc.stderr
+    assert "next:" in proc.stderr and "[project]" not in proc.stderr and "'requirements.in' not found" in proc.stderr

@@ -28,10 +28,10 @@ def init(
     starter = write_starter(project, force=force)
     verb = "replaced the settings in" if starter.replaced else "wrote"
     based = ", ".join(starter.detected) or "nothing found yet"
-    info(f"{verb} {starter.path} (based on: {based})")
+    info(f"{verb} {starter.path} (based on: {based})", markup=False)
     try:
         load_spec(project)
     except EnvbuildError as e:
-        info(f"next: {e}")  # e.g. the requirements file still to be created
+        info(f"next: {e}", markup=False)  # e.g. the requirements file still to be created
     else:
         info("next: envbuild config (check the settings), then envbuild lock")

@@ -122,10 +122,7 @@ def _fetch(ref: Reference, what: str, method: str, accept: str) -> tuple[dict[st
                 raise RegistryError(f"{ref}: no such image or tag in registry {ref.registry}", 2) from None
             raise RegistryError(f"{ref}: registry {ref.registry} answered HTTP {e.code}") from None
         except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise RegistryError(
-                f"registry {ref.registry} unreachable ({reason}); start it (make docker-up) or check the base"
-            ) from None
+            raise _unreachable(ref.registry, e) from None
     raise RegistryError(f"{ref}: registry {ref.registry} refused the token it issued")
 
 
@@ -194,3 +191,25 @@ def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
     if not c.get("os") or not c.get("architecture"):
         return None
     return f"{c['os']}/{c['architecture']}"
+
+
+def ping(registry: str, timeout: float = 5) -> None:
+    """Raise RegistryError unless `registry` (host[:port]) answers the v2 API.
+
+    200 and 401 (a login is wanted) both mean a registry is there.
+    """
+    url = f"{_scheme(registry)}://{registry}/v2/"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError as e:
+        if e.code == 401:
+            return
+        raise RegistryError(f"registry {registry} answered HTTP {e.code} at {url}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise _unreachable(registry, e) from None
+
+
+def _unreachable(registry: str, e: Exception) -> RegistryError:
+    reason = getattr(e, "reason", e)
+    return RegistryError(f"registry {registry} unreachable ({reason}); start it (make docker-up) or check the base")

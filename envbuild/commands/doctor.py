@@ -1,10 +1,48 @@
-"""envbuild doctor (not built yet)."""
+"""envbuild doctor: what envbuild needs on this host, and whether it is there."""
 
 from __future__ import annotations
 
-from envbuild.errors import EnvbuildError
+from pathlib import Path
+
+import typer
 
 
-def doctor() -> None:
-    """Not built yet."""
-    raise EnvbuildError("envbuild doctor is not built yet")
+def doctor(
+    project: Path = typer.Option(Path("."), "--project", "-C", help="The project whose base registry to check."),
+    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout (for scripts)."),
+) -> None:
+    """Check the host: Docker engine, the base image's registry, NVIDIA GPUs, disk, git, debootstrap, Python.
+
+    Run inside a project, the registry checked is the one of its configured base; elsewhere,
+    the default loopback registry (127.0.0.1:5000). Exits 1 when a required part is missing
+    (GPUs and debootstrap are optional), 0 otherwise.
+    """
+    from envbuild.checks import Check, run_checks
+    from envbuild.errors import EXIT_FAILURE, EnvbuildError
+    from envbuild.output import console, print_json
+    from envbuild.spec import DEFAULT_BASE, find_config, load_spec
+
+    base, why, extra = DEFAULT_BASE, "default base", []
+    if find_config(project.resolve()):
+        try:
+            base, why = load_spec(project).base, "the project's base"
+        except EnvbuildError as e:
+            extra.append(Check("project spec", False, False, str(e), "fix it (envbuild config shows the error)"))
+    checks = run_checks(base, why) + extra
+    ok = all(c.ok or not c.required for c in checks)
+    if json_out:
+        print_json({"ok": ok, "checks": [c.as_dict() for c in checks]})
+    else:
+        from rich.table import Table
+        from rich.text import Text
+
+        style = {"ok": "green", "warn": "yellow", "missing": "bold red"}
+        table = Table(title="envbuild doctor", title_justify="left")
+        for col in ("part", "status", "detail", "how to fix"):
+            table.add_column(col, overflow="fold")
+        for c in checks:
+            name = c.name + ("" if c.required else " (optional)")
+            table.add_row(name, Text(c.status, style=style[c.status]), Text(c.detail), Text(c.fix))
+        console.print(table)
+    if not ok:
+        raise typer.Exit(EXIT_FAILURE)

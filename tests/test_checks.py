@@ -1,0 +1,110 @@
+"""envbuild doctor: each check with fakes, then the real command on this host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envbuild import checks
+
+
+@pytest.fixture
+def host(monkeypatch):
+    """A fake host: `tools` are on PATH, `answers` maps a probe's argv[0:2] to (rc, stdout)."""
+    tools: dict[str, str] = {}
+    answers: dict[tuple[str, ...], tuple[int, str]] = {}
+    monkeypatch.setattr(checks.shutil, "which", lambda name: tools.get(name))
+    monkeypatch.setattr(checks, "_run", lambda args, timeout=20: answers.get(tuple(args[:2]), (127, "")))
+
+    class Host:
+        def tool(self, name: str, answer: tuple[int, str] | None = None, arg: str = "--version") -> None:
+            tools[name] = f"/usr/bin/{name}"
+            if answer:
+                answers[(f"/usr/bin/{name}", arg)] = answer
+
+    return Host()
+
+
+def test_docker_missing_reachable_and_down(host) -> None:
+    c = checks.check_docker()
+    assert (c.status, c.detail) == ("missing", "docker CLI not on PATH") and "docker-up" in c.fix
+    host.tool("docker", (1, ""), arg="version")
+    c = checks.check_docker()
+    assert c.status == "missing" and c.detail == "not reachable" and "make docker-up" in c.fix
+    host.tool("docker", (0, "20.10.24 28.2.2"), arg="version")
+    c = checks.check_docker()
+    assert c.ok and c.detail == "engine 20.10.24, CLI 28.2.2, reachable"
+
+
+def test_gpus_parsed_from_nvidia_smi(host) -> None:
+    assert checks.gpus() == []
+    c = checks.check_gpus()
+    assert c.status == "warn" and not c.required and "nvidia-smi not found" in c.detail
+    host.tool("nvidia-smi", (0, "0, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-abc\n"
+                                "1, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-def"),
+              arg="--query-gpu=index,name,driver_version,memory.total,uuid")
+    assert checks.gpus()[1] == {"index": "1", "name": "NVIDIA H100 80GB HBM3", "driver": "550.54.15",
+                                "memory": "81559 MiB", "uuid": "GPU-def"}
+    c = checks.check_gpus()
+    assert c.status == "warn" and "nvidia-container-toolkit missing" in c.detail
+    host.tool("nvidia-ctk")
+    c = checks.check_gpus()
+    assert c.ok and c.detail.startswith("2 (0: NVIDIA H100") and "driver 550.54.15" in c.detail
+
+
+def test_tools(host) -> None:
+    c = checks.check_tool("git", True, "provenance", "install git")
+    assert c.status == "missing" and c.fix == "install git"
+    host.tool("git", (0, "git version 2.39.5\n"))
+    assert checks.check_tool("git", True, "provenance", "x").detail == "git version 2.39.5 (provenance)"
+    c = checks.check_debootstrap()
+    assert c.status == "warn" and not c.required
+
+
+def test_disk(tmp_path: Path, monkeypatch) -> None:
+    assert checks.check_disk(tmp_path / "not" / "yet").detail.endswith(f"free at {tmp_path}")
+    monkeypatch.setattr(checks.shutil, "disk_usage", lambda p: type("U", (), {"free": 2**30})())
+    c = checks.check_disk(tmp_path)
+    assert c.status == "missing" and "1.0 GiB" in c.detail
+    monkeypatch.setattr(checks.shutil, "disk_usage", lambda p: type("U", (), {"free": 5 * 2**30})())
+    assert checks.check_disk(tmp_path).status == "warn"
+
+
+def test_registry_unreachable_is_missing() -> None:
+    c = checks.check_registry("127.0.0.1:9", "default base")
+    assert c.status == "missing" and "unreachable" in c.detail and "docker-up" in c.fix
+
+
+def test_doctor_exit_1_when_required_part_missing(tmp_path: Path, cli) -> None:
+    # a project whose base lives on a registry nobody runs, and no docker CLI
+    (tmp_path / "envbuild.toml").write_text('base = "127.0.0.1:9/envbuild/base:bookworm"\n')
+    (tmp_path / "requirements.in").write_text("six\n")
+    proc = cli("doctor", "--json", cwd=tmp_path, env={"ENVBUILD_DOCKER": "no-such-docker"})
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    by_name = {c["name"]: c for c in report["checks"]}
+    assert report["ok"] is False
+    assert by_name["docker engine"]["status"] == "missing"
+    assert by_name["registry"]["status"] == "missing" and "127.0.0.1:9 (the project's base)" in \
+        by_name["registry"]["detail"]
+
+
+def test_doctor_reports_a_bad_spec_and_goes_on(tmp_path: Path, cli) -> None:
+    (tmp_path / "envbuild.toml").write_text("sed = 1\n")
+    proc = cli("doctor", "--json", cwd=tmp_path)
+    report = json.loads(proc.stdout)
+    spec = next(c for c in report["checks"] if c["name"] == "project spec")
+    assert spec["status"] == "warn" and "envbuild.toml: sed: unknown key" in spec["detail"]
+
+
+@pytest.mark.docker
+def test_doctor_on_this_host(docker_engine, tmp_path: Path, cli) -> None:
+    proc = cli("doctor", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for part in ("docker engine", "registry", "nvidia gpus", "free disk", "git", "debootstrap", "python"):
+        assert part in proc.stdout
+    report = json.loads(cli("doctor", "--json", cwd=tmp_path).stdout)
+    assert report["ok"] is True
+    assert all(c["ok"] for c in report["checks"] if c["required"])

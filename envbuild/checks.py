@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envbuild.fsutil import cache_dir
 from envbuild.spec import DEFAULT_BASE
 
 MIN_FREE_GIB = 2  # less than this and a torch image will not build
@@ -102,10 +103,6 @@ def check_gpus() -> Check:
         return Check("nvidia gpus", False, False, detail + "; nvidia-container-toolkit missing",
                      "optional: install nvidia-container-toolkit so `docker run --gpus` works")
     return Check("nvidia gpus", True, False, detail)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild")
 
 
 def check_disk(path: Path | None = None) -> Check:

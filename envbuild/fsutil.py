@@ -58,3 +58,8 @@ def sha256_file(path: Path) -> str:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """The user cache (rootfs tarballs, wheelhouses ...): $ENVBUILD_CACHE_DIR or ~/.cache/envbuild."""
+    return Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild")

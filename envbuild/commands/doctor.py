@@ -13,9 +13,9 @@ def doctor(
 ) -> None:
     """Check the host: Docker engine, the base image's registry, NVIDIA GPUs, disk, git, debootstrap, Python.
 
-    Run inside a project, the registry checked is the one of its configured base; elsewhere,
-    the default loopback registry (127.0.0.1:5000). Exits 1 when a required part is missing
-    (GPUs and debootstrap are optional), 0 otherwise.
+    In a project, the registry checked is the one of its configured base; elsewhere, 127.0.0.1:5000.
+
+    Exits 1 when a required part is missing (GPUs and debootstrap are optional), 0 otherwise.
     """
     from envbuild.checks import Check, run_checks
     from envbuild.errors import EXIT_FAILURE, EnvbuildError

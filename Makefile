@@ -1,15 +1,17 @@
 # envbuild: the quick starts are `make demo` and `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN     = $(VENV)/bin
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
-BASE    ?= $(REGISTRY)/envbuild/base:bookworm
+BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
 .PHONY: install test test-fast demo docker-up base clean
 
 $(BIN)/envbuild: pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "make install: $(PYTHON) cannot make a virtualenv; install python3-venv (Debian: sudo make docker-up)" >&2; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 

@@ -42,7 +42,8 @@ def test_gpus_parsed_from_nvidia_smi(host) -> None:
     assert checks.gpus() == []
     c = checks.check_gpus()
     assert c.status == "warn" and not c.required and "nvidia-smi not found" in c.detail
-    host.tool("nvidia-smi", (0, "0, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-abc\n"
+    # the first line is what an H200 host's nvidia-smi printed for this query
+    host.tool("nvidia-smi", (0, "0, NVIDIA H200, 580.159.04, 143771 MiB, GPU-07a466ee-866c-ad45-6157-a8affb1feafe\n"
                                 "1, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-def"),
               arg="--query-gpu=index,name,driver_version,memory.total,uuid")
     assert checks.gpus()[1] == {"index": "1", "name": "NVIDIA H100 80GB HBM3", "driver": "550.54.15",
@@ -51,7 +52,8 @@ def test_gpus_parsed_from_nvidia_smi(host) -> None:
     assert c.status == "warn" and "nvidia-container-toolkit missing" in c.detail
     host.tool("nvidia-ctk")
     c = checks.check_gpus()
-    assert c.ok and c.detail.startswith("2 (0: NVIDIA H100") and "driver 550.54.15" in c.detail
+    assert c.ok and c.detail.startswith("2 (0: NVIDIA H200 143771 MiB; 1: NVIDIA H100") and "driver 580" in c.detail
+    assert checks.gpus()[0]["uuid"] == "GPU-07a466ee-866c-ad45-6157-a8affb1feafe"
 
 
 def test_tools(host) -> None:

@@ -32,8 +32,9 @@ def bootstrap(
 
     debootstrap --variant=minbase (+ python3, python3-venv, ca-certificates) → docker import → docker push.
 
-    The first build needs root and debootstrap (about a minute); the rootfs tarball is then cached in
-    $ENVBUILD_CACHE_DIR, so later builds take seconds. Skips when the registry has the tag already.
+    The first build needs root and debootstrap (about a minute); later ones take the cached rootfs.
+
+    Skips when the registry has the tag already (--force rebuilds). Cache: $ENVBUILD_CACHE_DIR/rootfs.
 
     stdout gets one line, REGISTRY/NAME@sha256:<64 hex>, ready for a spec's base or a FROM.
 

@@ -16,6 +16,7 @@ def config(
     Reads \[tool.envbuild] in pyproject.toml (with its \[project] table) and/or a standalone envbuild.toml.
 
     A bad spec prints one line naming the file, the key and the fix, and exits 2; a good one exits 0.
+
     The cheap way to check a spec before `envbuild lock`.
 
     Example: envbuild config --json | jq .base

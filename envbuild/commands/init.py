@@ -13,8 +13,9 @@ def init(
 ) -> None:
     """Write a starter envbuild config for the project in this directory.
 
-    With a pyproject.toml, adds a \[tool.envbuild] table to it (the rest of the file is kept byte for byte);
-    otherwise writes envbuild.toml. Detects requirements.in / requirements.txt, environment.yml and data/.
+    With a pyproject.toml, adds a \[tool.envbuild] table to it (the rest of the file is kept byte for byte).
+
+    Without one, writes envbuild.toml. Detects requirements.in / requirements.txt, environment.yml and data/.
 
     Never overwrites an existing config without --force (exit 2).
 

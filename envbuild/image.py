@@ -398,3 +398,18 @@ def push(root: Path, local: str, repo: str, lock: EnvLock) -> dict[str, Any]:
     images[record_key(local, lock)] = entry
     atomic_write_json(_images_json(root), images)
     return entry
+
+
+def build_and_push(spec: Spec, repo: str | None, *, bake_code: bool = False, team_base: bool = False,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build the image when missing, push it to `repo` (default: the spec's `image`), record it."""
+    target = repo or spec.image
+    if not target:
+        give = "--push REGISTRY/REPO" if team_base else "one: envbuild push REGISTRY/REPO"
+        raise EnvbuildError(f"{spec.source}: no repository to push to; give {give}, "
+                            'or set image = "registry/repo" in the spec')
+    lock = require_fresh_lock(spec)
+    local = build(spec, lock, bake_code=bake_code, team_base=team_base, log=log).ref
+    if log:
+        log(f"pushing {local} to {target}")
+    return push(spec.root, local, target, lock)

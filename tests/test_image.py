@@ -134,6 +134,7 @@ def test_build_imports_locked_versions_and_rebuilds_only_on_dependency_change(
         assert facts.labels[image.LABEL_BASE_DIGEST] == lock.base.digest
 
         assert image.build(load_spec(root), lock).up_to_date  # the second build is a no-op
+        assert image.ensure_image(load_spec(root), lock) == first.ref
         (root / "train.py").write_text("print('edited')\n")  # code does not rebuild
         again = image.build(load_spec(root), image.require_fresh_lock(load_spec(root)))
         assert again.up_to_date and again.id == first.id

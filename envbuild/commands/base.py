@@ -22,19 +22,11 @@ def build(
 
     Example: envbuild base build --push 127.0.0.1:5000/team/base:2026-05
     """
-    from envbuild import image
-    from envbuild.errors import EnvbuildError
+    from envbuild.image import build_and_push
     from envbuild.output import info, print_json
     from envbuild.spec import load_spec
 
-    spec = load_spec(project)
-    target = push or spec.image
-    if not target:
-        raise EnvbuildError(f"{spec.source}: a team base must be pushed to be pinned; give --push REGISTRY/REPO "
-                            'or set image = "registry/repo" in the spec')
-    lock = image.require_fresh_lock(spec)
-    result = image.build(spec, lock, team_base=True, log=info)
-    entry = image.push(spec.root, result.ref, target, lock)
+    entry = build_and_push(load_spec(project), push, team_base=True, log=info)
     line = f'base = "{entry["repo_digest"]}"'
     if json_out:
         print_json({**entry, "base_line": line})

@@ -24,20 +24,11 @@ def push(
 
     Example: envbuild push 127.0.0.1:5000/team/myproject
     """
-    from envbuild import image
-    from envbuild.errors import EnvbuildError
+    from envbuild.image import build_and_push
     from envbuild.output import info, print_json
     from envbuild.spec import load_spec
 
-    spec = load_spec(project)
-    target = repo or spec.image
-    if not target:
-        raise EnvbuildError(f"{spec.source}: no repository to push to; give one (envbuild push REGISTRY/REPO) "
-                            'or set image = "registry/repo" in the spec')
-    lock = image.require_fresh_lock(spec)
-    local = image.ensure_image(spec, lock, bake_code=bake_code)
-    info(f"pushing {local} to {target}")
-    entry = image.push(spec.root, local, target, lock)
+    entry = build_and_push(load_spec(project), repo, bake_code=bake_code, log=info)
     if json_out:
         print_json(entry)
     else:

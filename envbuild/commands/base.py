@@ -1,4 +1,4 @@
-"""envbuild base: base images (bootstrap one from a Debian mirror; more subcommands join this group)."""
+"""envbuild base: base images: bootstrap one from a Debian mirror, or build a team base from a spec."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 app = typer.Typer(
-    help="Base images: bootstrap one from a Debian mirror into a registry, with no registry to pull from.",
+    help="Base images: bootstrap one from a Debian mirror (no registry to pull from), or build a team base.",
     no_args_is_help=True,
 )
 
@@ -54,3 +54,31 @@ def bootstrap(
             how = "rootfs from cache" if result.rootfs_cached else "rootfs built and cached"
             info(f"pushed {result.reference} ({how})", markup=False)
     print(result.pinned)
+
+
+@app.command("build")
+def build(
+    push: str | None = typer.Option(
+        None, "--push", help="REGISTRY/REPO[:TAG] to push the base to; default: `image` from the spec."),
+    json_out: bool = typer.Option(False, "--json", help="Print {pushed, repo_digest, base_line, ...} as JSON on stdout."),
+    project: str = typer.Option(".", "--project", "-C", help="The team base's spec directory."),
+) -> None:
+    """Build a team base from a spec (Python, common dependencies) on the spec's digest-pinned base,
+    push it, and print the line a team project puts in its spec: base = "REPO@sha256:...".
+
+    Its packages live in /opt/envbuild/base-venv; projects built on it see them, and their own
+    locked packages take precedence.
+
+    Example: envbuild base build --push 127.0.0.1:5000/team/base:2026-05
+    """
+    from envbuild.image import build_and_push
+    from envbuild.output import info, print_json
+    from envbuild.spec import load_spec
+
+    entry = build_and_push(load_spec(project), push, team_base=True, log=info)
+    line = f'base = "{entry["repo_digest"]}"'
+    if json_out:
+        print_json({**entry, "base_line": line})
+    else:
+        info(f"pushed {entry['pushed']}; put this in a team project's [tool.envbuild]:", markup=False)
+        print(line)

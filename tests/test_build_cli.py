@@ -1,0 +1,142 @@
+"""`envbuild build`, `envbuild push`, `envbuild base build` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from envbuild import wheelhouse
+from envbuild.lockfile import read_lock
+from tests.conftest import REGISTRY, run_cli
+from tests.helpers.locking import make_locked_project, write_project
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+
+
+def _id(ref: str) -> str | None:
+    proc = _docker("image", "inspect", "--format", "{{.Id}}", ref)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.fixture
+def images():
+    """Tags a test creates, removed afterwards (only ours: other helpers share the engine)."""
+    refs: list[str] = []
+    yield refs
+    if refs:
+        _docker("rmi", *refs)
+
+
+def test_build_without_lock_says_run_envbuild_lock(tmp_path: Path, env: dict[str, str]) -> None:
+    write_project(tmp_path, "nolock", ["six"], base="127.0.0.1:5000/envbuild/base:bookworm")
+    proc = run_cli("build", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "run envbuild lock" in proc.stderr
+
+
+@pytest.mark.docker
+def test_stale_lock_and_dockerfile_only(base_image: str, tmp_path: Path, env: dict[str, str]) -> None:
+    lock = make_locked_project(tmp_path, "ebt-df", ["six==1.16.0"], base=base_image)
+    proc = run_cli("build", "--dockerfile-only", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith("# Rendered by envbuild")
+    assert f"FROM {lock.base.pinned} AS builder" in proc.stdout
+    assert run_cli("build", "--dockerfile-only", "-o", "Dockerfile", cwd=tmp_path, env=env).returncode == 0
+    assert (tmp_path / "Dockerfile").read_text() == proc.stdout
+    with open(tmp_path / "requirements.lock", "a") as f:
+        f.write("# edited by hand\n")
+    proc = run_cli("build", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "stale" in proc.stderr and "run envbuild lock" in proc.stderr
+
+
+@pytest.mark.docker
+def test_tampered_cached_wheel_is_refused_before_any_build(
+        base_image: str, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proj"
+    make_locked_project(root, f"ebt-tamper-{uuid.uuid4().hex[:8]}", ["six==1.16.0"], base=base_image)
+    monkeypatch.setenv("ENVBUILD_CACHE_DIR", env["ENVBUILD_CACHE_DIR"])
+    (wheel,) = wheelhouse.ensure(root / "requirements.lock", wheelhouse.Target("linux/amd64", "3.11")).wheels
+    wheel.path.write_bytes(b"not the wheel the lock names")
+    proc = run_cli("build", "--json", cwd=root, env=env)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert str(wheel.path) in proc.stderr.replace("\n", "") and wheel.sha256 in proc.stderr.replace("\n", "")
+    tag = run_cli("build", "--dockerfile-only", cwd=root, env=env).stdout.split("-t ", 1)[1].split()[0]
+    assert _id(tag) is None  # nothing was built
+
+
+@pytest.mark.docker
+def test_build_noop_push_and_pull_by_digest(base_image: str, tmp_path: Path, env: dict[str, str], images) -> None:
+    name = f"ebt-cli-{uuid.uuid4().hex[:8]}"
+    repo = f"{REGISTRY}/envbuild-test/{name}"
+    lock = make_locked_project(tmp_path, name, ["six==1.16.0", "idna==3.7"], base=base_image, image=repo)
+    ref = f"envbuild/{name}:{lock.lock_hash[:12]}"
+    images.append(ref)
+    proc = run_cli("build", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "step 1/" in proc.stderr and f"built {ref}" in proc.stderr
+    proc = run_cli("build", "--json", cwd=tmp_path, env=env)
+    result = json.loads(proc.stdout)
+    assert result["up_to_date"] and result["ref"] == ref and "up to date" not in proc.stdout
+
+    proc = run_cli("push", "--json", cwd=tmp_path, env=env)  # default repo: `image` from the spec
+    assert proc.returncode == 0, proc.stderr
+    entry = json.loads(proc.stdout)
+    digest = entry["repo_digest"]
+    assert digest.startswith(f"{repo}@sha256:") and entry["pushed"] == f"{repo}:{lock.lock_hash[:12]}"
+    recorded = json.loads((tmp_path / ".envbuild" / "images.json").read_text())
+    assert recorded[lock.lock_hash]["repo_digest"] == digest
+
+    from envbuild.image import pushed_digest
+
+    assert pushed_digest(tmp_path, lock.lock_hash) == digest
+    local_id = _id(ref)
+    assert _docker("rmi", ref, entry["pushed"]).returncode == 0 and _id(local_id) is None
+    assert _docker("pull", digest).returncode == 0
+    images[:] = [digest]
+    assert _id(digest) == local_id
+
+
+@pytest.mark.docker
+def test_team_base_is_used_by_digest(base_image: str, tmp_path: Path, env: dict[str, str], images) -> None:
+    uniq = uuid.uuid4().hex[:8]
+    team = tmp_path / "team"
+    make_locked_project(team, f"ebt-team-{uniq}", ["six==1.16.0"], base=base_image)
+    proc = run_cli("base", "build", "--push", f"{REGISTRY}/envbuild-test/team-{uniq}:v1", "--json", cwd=team, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    images += [out["ref"], out["pushed"]]
+    pinned = out["repo_digest"]
+    assert out["base_line"] == f'base = "{pinned}"' and pinned.startswith(f"{REGISTRY}/envbuild-test/team-{uniq}@sha256:")
+
+    proj = tmp_path / "proj"
+    make_locked_project(proj, f"ebt-onteam-{uniq}", ["idna==3.7"], base=pinned)
+    lock = read_lock(proj)
+    assert lock.base.digest == pinned.split("@")[1]
+    proc = run_cli("build", "--json", cwd=proj, env=env)
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout)["ref"]
+    images.append(ref)
+    assert _docker("image", "inspect", "--format", "{{index .Config.Labels \"dev.envbuild.base-digest\"}}",
+                   ref).stdout.strip() == lock.base.digest
+    run = _docker("run", "--rm", "--network", "none", ref, "python", "-c",
+                  "import six, idna, sys; print(six.__version__, idna.__version__, sys.prefix)")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1.16.0", "3.7", "/opt/venv"]
+
+
+@pytest.mark.parametrize("args, says", [(["push"], "envbuild push REGISTRY/REPO"),
+                                        (["base", "build"], "--push REGISTRY/REPO")])
+def test_push_without_a_repository_says_where_to_give_one(tmp_path: Path, env: dict[str, str],
+                                                         args: list[str], says: str) -> None:
+    write_project(tmp_path, "norepo", ["six"], base="127.0.0.1:5000/envbuild/base:bookworm")
+    proc = run_cli(*args, cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and says in proc.stderr and "pyproject.toml" in proc.stderr

@@ -32,44 +32,28 @@ DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE":
                    "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "0"}
 
 
-# --- seams to the lock and build stages ----------------------------------------------------
+# --- the lock and build stages ------------------------------------------------------------
 
 
 def resolve_image(spec: Spec, lock: EnvLock) -> str:
-    """The image of this lock, built when missing (the build issue's image.ensure_image)."""
-    try:
-        from envbuild.image import ensure_image
-    except ImportError:  # until the build issue lands: the content-addressed tag, if present
-        ref = f"envbuild/{spec.name}:{lock.lock_hash[:12]}"
-        if not engine.image_exists(ref):
-            raise EnvbuildError(f"no image {ref} for this lock; run envbuild build")
-        return ref
+    """The image of this lock, built when missing."""
+    from envbuild.image import ensure_image
+
     return ensure_image(spec, lock)
 
 
 def pushed_digest(root: Path, lock_hash: str) -> str | None:
     """`repo@sha256:...` recorded by `envbuild push` for this lock, or None."""
-    try:
-        from envbuild.image import pushed_digest as from_push
-    except ImportError:
-        return None
+    from envbuild.image import pushed_digest as from_push
+
     return from_push(root, lock_hash)
 
 
-def stale_reasons(spec: Spec, lock: EnvLock) -> list[str]:
-    """Why the lock no longer matches the project ([] when fresh).
+def stale_reason(spec: Spec, lock: EnvLock) -> str | None:
+    """Why the lock no longer matches the project (the same check `envbuild build` makes), or None."""
+    from envbuild.image import inputs_changed, lockfile_mismatch
 
-    Until the lock issue's inputs-hash check is wired in here, a lockfile edited or removed
-    since `envbuild lock` is what counts as stale.
-    """
-    reasons = []
-    for name, digest in lock.lockfiles.items():
-        path = spec.root / name
-        if not path.is_file():
-            reasons.append(f"{name} is missing")
-        elif sha256_file(path) != digest:
-            reasons.append(f"{name} changed since envbuild lock")
-    return reasons
+    return lockfile_mismatch(spec.root, lock) or inputs_changed(spec, lock)
 
 
 def relock(root: Path) -> None:
@@ -81,14 +65,13 @@ def relock(root: Path) -> None:
 
 def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
     lock = read_lock(spec.root)
-    reasons = ["no envbuild.lock yet"] if lock is None else stale_reasons(spec, lock)
-    if reasons and relock_if_stale:
+    why = "there is none yet" if lock is None else stale_reason(spec, lock)
+    if why and relock_if_stale:
         relock(spec.root)
         lock = read_lock(spec.root)
-        reasons = ["no envbuild.lock yet"] if lock is None else stale_reasons(spec, lock)
-    if reasons or lock is None:
-        raise EnvbuildError(f"{lock_path(spec.root)}: stale ({'; '.join(reasons)}); "
-                            "run envbuild lock, or envbuild run --relock")
+        why = "there is none yet" if lock is None else stale_reason(spec, lock)
+    if why or lock is None:
+        raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; run envbuild lock, or envbuild run --relock")
     return lock
 
 

@@ -1,13 +1,11 @@
 """`envbuild run` through the real engine: determinism, records, exit codes, signals, users, network.
 
-Until the build issue lands, the project's image is a stand-in built here (the base image + a venv
-with the locked wheels + envbuild's runtime), tagged as the build issue tags images, so
-runner.resolve_image finds it; once `envbuild.image` exists the real build is used instead.
+The images are built by the real `envbuild build` code (runner.resolve_image -> image.ensure_image).
+Until the lock issue lands, the examples get a hand-made lock of downloaded wheels and their hashes.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -48,40 +46,13 @@ def _hand_made_lock(root: Path, wheels: Path, deps: list[str]) -> None:
     from envbuild.registry import manifest_digest
 
     _pip_download(deps, wheels)
-    pins = sorted({"==".join(w.name.split("-")[:2]) for w in wheels.glob("*.whl")})
+    pins = sorted(f"{'=='.join(w.name.split('-')[:2])} --hash=sha256:{sha256_file(w)}" for w in wheels.glob("*.whl"))
     (root / "requirements.lock").write_text("".join(p + "\n" for p in pins))
     write_lock(root, EnvLock(
         envbuild="0.1.0", python="3.11", platforms=["linux/amd64"], inputs_hash="0" * 64, inputs={},
         base=Base(tag=BASE_IMAGE, digest=manifest_digest(BASE_IMAGE)),
         lockfiles={"requirements.lock": sha256_file(root / "requirements.lock")},
         resolver={"name": "hand-made", "version": "0"}))
-
-
-STAND_IN = """FROM {base}
-COPY wheels /tmp/wheels
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index --no-deps /tmp/wheels/*.whl \\
- && rm -rf /tmp/wheels \\
- && printf '/opt/envbuild/site\\nimport envbuild_hook\\n' > "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-envbuild.pth"
-COPY site /opt/envbuild/site
-ENV PATH=/opt/venv/bin:$PATH
-"""
-
-
-def _stand_in_image(root: Path, work: Path) -> None:
-    from envbuild.lockfile import read_lock
-    from envbuild.spec import load_spec
-
-    lock, spec = read_lock(root), load_spec(root)
-    ref = f"envbuild/{spec.name}:{lock.lock_hash[:12]}"
-    ctx = work / "ctx"
-    (ctx / "wheels").mkdir(parents=True, exist_ok=True)
-    if not list((ctx / "wheels").glob("*.whl")):
-        _pip_download(["--no-deps", "-r", str(root / "requirements.lock")], ctx / "wheels")
-    shutil.copytree(REPO_ROOT / "envbuild" / "runtime" / "site", ctx / "site",
-                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    (ctx / "Dockerfile").write_text(STAND_IN.format(base=BASE_IMAGE))
-    subprocess.run(["docker", "build", "-q", "--network", "none", "-t", ref, str(ctx)], check=True,
-                   capture_output=True, timeout=1800)
 
 
 def make_template(example: str, deps: list[str], work: Path) -> Path:
@@ -91,9 +62,7 @@ def make_template(example: str, deps: list[str], work: Path) -> Path:
     proc = run_cli("lock", cwd=root, env={"ENVBUILD_CACHE_DIR": str(work / "cache")}, timeout=1800)
     if proc.returncode != 0:
         assert "not built yet" in proc.stderr, proc.stderr
-        _hand_made_lock(root, work / "ctx" / "wheels", deps)
-    if importlib.util.find_spec("envbuild.image") is None:
-        _stand_in_image(root, work)
+        _hand_made_lock(root, work / "wheels", deps)
     _git(root, "init", "-q", "-b", "main")
     _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".")
     _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "example")
@@ -307,3 +276,17 @@ def test_torch_example_same_seed_same_weights(base_image: str, tmp_path: Path) -
     assert w1 == w2 != w3 and m1 == m2 != m3
     assert "torch.use_deterministic_algorithms(True)" in r1["determinism"]["settings"]
     assert any("fp32_precision='ieee'" in s for s in r1["determinism"]["settings"])
+
+
+def test_record_carries_the_registry_digest_after_push(project: Path) -> None:
+    from envbuild.registry import manifest_digest
+
+    proc = envbuild_as_user("push", "127.0.0.1:5000/envbuild-run-test/numpy-linreg", "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    pushed = json.loads(proc.stdout)
+    _, r = run_json(project, "train.py", "--epochs", "1")
+    assert r["image"]["repo_digest"] == pushed["repo_digest"]
+    assert r["image"]["id"] == image_id(r["image"]["ref"])
+    repo, digest = pushed["repo_digest"].split("@")
+    assert manifest_digest(f"{repo}:{pushed['pushed'].rsplit(':', 1)[1]}") == digest  # what the registry serves
+    assert r["tags"]["mlflow.docker.image.uri"] == pushed["repo_digest"]

@@ -42,13 +42,15 @@ def run(
 ) -> None:
     """Run SCRIPT (or -- CMD) inside the project's locked image and keep a run record.
 
-    The project is mounted at /workspace and the container runs as your uid:gid with no network
-    (unless the spec or --network says otherwise). The seed and PyTorch/CUDA determinism settings
-    are applied before your code runs. Output streams live and into .envbuild/runs/<id>/; the
-    record (code commit and diff, data checksums, image digest, lock, metrics, outputs) is written
-    there too. Ctrl-C stops the container. The exit code is your script's.
+    The project is mounted at /workspace; the container runs as your uid:gid, with no network unless asked.
 
-    Examples:  envbuild run train.py --epochs 3     envbuild run --seed 7 -- python -m pkg.train
+    Seeds and the PyTorch/CUDA determinism settings are applied before your code runs.
+
+    Output streams live and into .envbuild/runs/<id>/ beside record.json (code, data, image, lock, metrics).
+
+    Ctrl-C stops the container. The exit code is your script's.
+
+    Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train
     """
     import sys
     from pathlib import Path

@@ -70,11 +70,10 @@ def export(root: Path, uri: str, run_dir: Path, record: dict[str, Any]) -> str:
     # metrics only in a metrics.json: their final value, at the run's end
     history += [Metric(k, float(v), ended, 0) for k, v in (record.get("metrics") or {}).items()
                 if k not in logged and v is not None]
-    client.log_batch(run_id, metrics=history[:1000],
-                     params=[Param(str(k), str(v)[:6000]) for k, v in params.items()][:100],
-                     tags=[RunTag("envbuild.status", record["status"])])
-    for i in range(1000, len(history), 1000):  # MLflow's batch limit
-        client.log_batch(run_id, metrics=history[i:i + 1000])
+    param_list = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+    client.log_batch(run_id, tags=[RunTag("envbuild.status", record["status"])])
+    for i in range(0, max(len(history), len(param_list)), 1000):  # MLflow's batch limits: 1000 metrics, 100 params
+        client.log_batch(run_id, metrics=history[i:i + 1000], params=param_list[i // 10:i // 10 + 100])
     for name in (rec.RECORD_FILE, rec.STDOUT_LOG, rec.STDERR_LOG, rec.DIFF_FILE):
         if (Path(run_dir) / name).is_file():
             client.log_artifact(run_id, str(Path(run_dir) / name))

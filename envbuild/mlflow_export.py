@@ -72,8 +72,10 @@ def export(root: Path, uri: str, run_dir: Path, record: dict[str, Any]) -> str:
                 if k not in logged and v is not None]
     param_list = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
     client.log_batch(run_id, tags=[RunTag("envbuild.status", record["status"])])
-    for i in range(0, max(len(history), len(param_list)), 1000):  # MLflow's batch limits: 1000 metrics, 100 params
-        client.log_batch(run_id, metrics=history[i:i + 1000], params=param_list[i // 10:i // 10 + 100])
+    for i in range(0, len(param_list), 100):  # MLflow's batch limits: 100 params, 1000 metrics
+        client.log_batch(run_id, params=param_list[i:i + 100])
+    for i in range(0, len(history), 1000):
+        client.log_batch(run_id, metrics=history[i:i + 1000])
     for name in (rec.RECORD_FILE, rec.STDOUT_LOG, rec.STDERR_LOG, rec.DIFF_FILE):
         if (Path(run_dir) / name).is_file():
             client.log_artifact(run_id, str(Path(run_dir) / name))

@@ -170,11 +170,10 @@ def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Re
     resolved = ResolvedImage(reference, digest)
     if media in INDEX_TYPES:
         index = json.loads(body)
-        for m in index.get("manifests", []):
-            p = m.get("platform", {})
-            key = f"{p.get('os')}/{p.get('architecture')}" + (f"/{p['variant']}" if p.get("variant") else "")
-            if key in platforms:
-                resolved.platforms[key] = m["digest"]
+        for wanted in platforms:
+            digest_for = _index_entry(index.get("manifests", []), wanted)
+            if digest_for:
+                resolved.platforms[wanted] = digest_for
         missing = [p for p in platforms if p not in resolved.platforms]
         if missing:
             raise RegistryError(f"{reference} has no image for {', '.join(missing)}; choose another base or platform")
@@ -187,6 +186,23 @@ def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Re
         if config is not None and config not in platforms:
             raise RegistryError(f"{reference} is a {config} image; the spec asks for {', '.join(platforms)}")
     return resolved
+
+
+def _index_entry(manifests: list[dict], wanted: str) -> str | None:
+    """The manifest digest for "os/arch[/variant]"; "linux/arm64" also takes arm64/v8 (what Hub serves)."""
+    os_, arch, *variant = wanted.split("/")
+    best = None
+    for m in manifests:
+        p = m.get("platform", {})
+        if p.get("os") != os_ or p.get("architecture") != arch:
+            continue
+        if variant and p.get("variant") != variant[0]:
+            continue
+        if not p.get("variant") or (not variant and p.get("variant") == "v8" and best is None):
+            best = m["digest"]
+            if not p.get("variant"):
+                break
+    return best
 
 
 def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:

@@ -66,9 +66,19 @@ def lock(
         outcome = lock_project(spec, upgrade, tuple(upgrade_package or ()))
         print_json(outcome.to_dict())
         return
-    with err.status("Locking…") as status:
-        outcome = lock_project(spec, upgrade, tuple(upgrade_package or ()),
-                               step=lambda msg: status.update(msg))
+    spinner = []  # started on the first resolution step only: the no-op path stays quick
+
+    def step(msg: str) -> None:
+        if not spinner:
+            spinner.append(err.status(msg))
+            spinner[0].start()
+        spinner[0].update(msg)
+
+    try:
+        outcome = lock_project(spec, upgrade, tuple(upgrade_package or ()), step=step)
+    finally:
+        if spinner:
+            spinner[0].stop()
     if not outcome.locked:
         console.print(f"envbuild.lock is up to date (lock {outcome.lock.lock_hash[:12]})", soft_wrap=True)
         return

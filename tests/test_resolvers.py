@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from envbuild.lockfile import read_conda_lock, read_pip_lock
 from envbuild.resolvers import failure, leaks, scrub

@@ -15,9 +15,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from envbuild.errors import EnvbuildError
 
@@ -166,6 +167,30 @@ def leaks(text: str) -> list[str]:
                 or s.startswith(("--index-url", "--extra-index-url", "--find-links", "-i ", "-f ", "--trusted-host"))):
             bad.append(line)
     return bad
+
+
+def compile_requirements(spec: Any, out_path: Path, command: list[str], upgrade: bool,
+                         upgrade_packages: Sequence[str], previous: Path | None,
+                         explain: Callable[[str], ResolutionError], env: dict[str, str] | None = None) -> None:
+    """Run a pip-compile-like `command` (it gets `-o OUT [--upgrade] [--upgrade-package N]... FILES`).
+
+    The previous lock is copied to the output first: both pip-compile and uv keep the pins they
+    find there unless told to upgrade. The result is scrubbed and written to out_path.
+    """
+    with tempfile.TemporaryDirectory(prefix="envbuild-compile-") as tmp:
+        work = Path(tmp)
+        files, labels = input_files(spec, work)
+        labels[str(work) + "/"] = ""
+        out = work / "requirements.lock"
+        if previous is not None and previous.is_file() and not upgrade:
+            shutil.copyfile(previous, out)
+        args = [*command, "-o", str(out), *(["--upgrade"] if upgrade else [])]
+        for name in upgrade_packages:
+            args += ["--upgrade-package", name]
+        proc = run_tool([*args, *files], cwd=spec.root, env=env)
+        if proc.returncode != 0 or not out.is_file():
+            raise explain(proc.stderr + proc.stdout)
+        finish_lockfile(out.read_text(), labels, out_path)
 
 
 def finish_lockfile(raw: str, labels: dict[str, str], out_path: Path) -> None:

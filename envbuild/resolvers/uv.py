@@ -8,13 +8,12 @@ pip's find-links.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from envbuild.resolvers import (HEADER_COMMAND, UV_PLATFORMS, ResolverInfo, failure, finish_lockfile, input_files,
-                                run_tool, tool, tool_version)
+from envbuild.resolvers import (HEADER_COMMAND, UV_PLATFORMS, ResolverInfo, compile_requirements, failure, run_tool,
+                                tool, tool_version)
 
 NAME = "uv"
 
@@ -39,23 +38,10 @@ def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: 
 
     uv strips extras and leaves index URLs and find-links out unless told otherwise.
     """
-    with tempfile.TemporaryDirectory(prefix="envbuild-uv-") as tmp:
-        work = Path(tmp)
-        files, labels = input_files(spec, work)
-        labels[str(work) + "/"] = ""
-        out = work / "requirements.lock"
-        if previous is not None and previous.is_file() and not upgrade:
-            shutil.copyfile(previous, out)  # uv prefers the pins already in its output file
-        args = [tool("uv"), "pip", "compile", "--generate-hashes", "--quiet", *target_args(spec.python, spec.platforms),
-                "--custom-compile-command", HEADER_COMMAND, "-o", str(out), *extra_args]
-        if upgrade:
-            args.append("--upgrade")
-        for name in upgrade_packages:
-            args += ["--upgrade-package", name]
-        proc = run_tool([*args, *files], cwd=spec.root)
-        if proc.returncode != 0 or not out.is_file():
-            raise failure("uv pip compile", proc.stderr + proc.stdout)
-        finish_lockfile(out.read_text(), labels, out_path)
+    command = [tool("uv"), "pip", "compile", "--generate-hashes", "--quiet", *target_args(spec.python, spec.platforms),
+               "--custom-compile-command", HEADER_COMMAND, *extra_args]
+    compile_requirements(spec, out_path, command, upgrade, upgrade_packages, previous,
+                         lambda output: failure("uv pip compile", output))
     return ResolverInfo(NAME, version())
 
 

@@ -96,7 +96,15 @@ def run_tool(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> s
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
-def tool_version(args: list[str]) -> str:
+def tool_version(args: list[str], dist: str | None = None) -> str:
+    """The tool's version: from the installed distribution when it is this venv's, else `args`' output."""
+    if dist and Path(args[0]).parent == Path(sys.executable).parent:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            pass
     out = subprocess.run(args, capture_output=True, text=True).stdout
     m = re.search(r"(\d+\.\d+(?:\.\d+)?\S*)", out)
     return m.group(1) if m else "unknown"

@@ -30,7 +30,7 @@ def available() -> str | None:
 
 
 def version() -> str:
-    return tool_version([tool("conda-lock"), "--version"])
+    return tool_version([tool("conda-lock"), "--version"], "conda-lock")
 
 
 def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: Sequence[str] = (),

@@ -8,7 +8,6 @@ by path, because another machine cannot reach them anyway.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from urllib.parse import urlsplit, urlunsplit
@@ -30,14 +29,18 @@ def public_url(url: str) -> str:
 
 
 def _pip_config() -> dict[str, str]:
-    """pip's effective settings (last one wins, as in pip): {"index-url": ..., ...}."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
-    out: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        m = re.match(r"^[^.]*\.([\w-]+)='(.*)'$", line.strip())
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
+    """pip's effective settings (files, then PIP_* variables; the last one wins, as in pip)."""
+    try:  # in-process: pip-compile runs this same pip, and a `pip config list` costs a second start-up
+        from pip._internal.configuration import Configuration
+
+        conf = Configuration(isolated=False)
+        conf.load()
+        items = list(conf.items())
+    except Exception:  # pip internals moved: ask the CLI
+        proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+        items = [tuple(line.split("=", 1)) for line in proc.stdout.splitlines() if "=" in line]  # type: ignore[misc]
+        items = [(k, v.strip().strip("'")) for k, v in items]
+    return {key.rsplit(".", 1)[-1]: value for key, value in items}
 
 
 def pip_index_urls() -> list[str]:

@@ -17,7 +17,7 @@ FLAGS = ["--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-emit-ind
 
 
 def version() -> str:
-    return tool_version([tool("pip-compile"), "--version"])
+    return tool_version([tool("pip-compile"), "--version"], "pip-tools")
 
 
 def _explain(tool_name: str, output: str) -> ResolutionError:

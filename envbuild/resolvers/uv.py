@@ -19,7 +19,7 @@ NAME = "uv"
 
 
 def version() -> str:
-    return tool_version([tool("uv"), "--version"])
+    return tool_version([tool("uv"), "--version"], "uv")
 
 
 def target_args(python: str, platforms: Sequence[str]) -> list[str]:

@@ -181,8 +181,10 @@ def test_tag(base_image: str):
     ref = f"{REGISTRY}/envbuild-test/lock-{uuid.uuid4().hex[:10]}:v1"
     docker("tag", base_image, ref)
     docker("push", ref)
+    pushed = f"{ref.rsplit(':', 1)[0]}@{_registry_digest(ref)}"
     yield ref
     docker("rmi", ref, check=False)
+    docker("rmi", pushed, check=False)  # only the reference the push added; the base image stays
 
 
 @pytest.mark.docker

@@ -10,8 +10,9 @@ The ingredients come from the record, each checked before anything runs:
 
 How the worktree sees the data: data and outputs usually live in the project directory but not in git,
 so each recorded data path is hard-linked from the project into the worktree (copied where a hard link
-cannot be made, e.g. across file systems). The worktree is inside the project, so links are the norm:
-no data is copied, and the data checksum cache (keyed by inode, size and mtime) answers at once.
+cannot be made, e.g. across file systems). The worktree is inside the project, so links are the norm
+and no data is copied; the new run checksums the linked data like any run, so its record shows
+what it read.
 
 The new run is an ordinary run of the worktree; afterwards its run dir is moved into the original
 project's runs, its record gets `reproduces` = the original id, and the files it wrote under the
@@ -122,20 +123,12 @@ def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
     """Recorded data paths whose content is not what the run read (missing paths included)."""
     from envbuild import provenance
 
-    drifted = []
-    for entry in record.get("data") or []:
-        path = Path(root) / entry["path"]
-        if not path.exists():
-            drifted.append(f"{entry['path']} (missing)")
-            continue
-        if current_data_sha256(provenance, Path(root), entry["path"]) != entry.get("sha256"):
-            drifted.append(entry["path"])
-    return drifted
-
-
-def current_data_sha256(provenance: Any, root: Path, rel: str) -> str:
-    """The checksum the run code records for one data path, computed now (with its cache)."""
-    return provenance.data_checksums(root, [rel])[0]["sha256"]
+    entries = record.get("data") or []
+    missing = [e["path"] for e in entries if not (Path(root) / e["path"]).exists()]
+    present = [e for e in entries if e["path"] not in missing]
+    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present])
+    changed = [e["path"] for e, n in zip(present, now) if n["sha256"] != e.get("sha256")]
+    return changed + [f"{p} (missing)" for p in missing]
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -168,11 +161,13 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
     return commit, diff
 
 
-def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | None) -> Path:
-    """A detached worktree of `commit` under .envbuild/reproduce/, diff applied, data linked in."""
+def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | None) -> tuple[Path, Path]:
+    """(worktree, the project dir in it): a detached worktree of `commit` under .envbuild/reproduce/,
+    the saved diff applied (its paths are relative to the repository's top), data linked in."""
     base = Path(root) / ".envbuild" / WORKTREES
     base.mkdir(parents=True, exist_ok=True)
     (base / ".gitignore").write_text("*\n")  # never shows up in the project's git status
+    prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()  # project below the repo's top
     path = base / f"{record.get('id')}-{secrets.token_hex(3)}"
     git(root, "worktree", "add", "--detach", "--quiet", str(path), commit)
     if diff is not None and diff.stat().st_size:
@@ -180,9 +175,10 @@ def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | 
         if proc.returncode != 0:
             remove_worktree(root, path)
             raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {proc.stderr.strip()}", EXIT_USAGE)
+    project = path / prefix
     for entry in record.get("data") or []:
-        link_tree(Path(root) / entry["path"], path / entry["path"])
-    return path
+        link_tree(Path(root) / entry["path"], project / entry["path"])
+    return path, project
 
 
 def link_tree(src: Path, dst: Path) -> None:
@@ -273,13 +269,13 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     if drift:
         say(f"[yellow]data changed since run {rid}: {', '.join(drift)}; running anyway (--allow-data-drift)[/]")
     commit, diff = require_code(root, record, run_dir)
-    worktree = make_worktree(root, record, commit, diff)
+    worktree, project = make_worktree(root, record, commit, diff)
     try:
-        image_ref, source = obtain_image(record, run_dir, worktree, say)
+        image_ref, source = obtain_image(record, run_dir, project, say)
         say(f"reproducing {rid}: commit {commit[:12]}{' + code.diff' if diff else ''}, image {image_ref} ({source}), "
             f"seed {record.get('seed')}")
-        new_dir, new = launch(worktree, record, image_ref, quiet=quiet)
-        new_dir = adopt(root, worktree, new_dir, new, rid)
+        new_dir, new = launch(project, record, image_ref, quiet=quiet)
+        new_dir = adopt(root, project, new_dir, new, rid)
     finally:
         if keep:
             say(f"worktree kept at {worktree}")

@@ -35,10 +35,11 @@ def check_lock(root: Path) -> tuple[Check, Any, Any]:
 
 
 def lock_staleness(spec: Any, lock: Any) -> str | None:
-    """What changed since the lock was written, or None when it is fresh (the lock command's check)."""
-    from envbuild import locking
+    """What changed since the lock was written, or None when fresh: the same check `envbuild build` makes
+    (lockfiles edited by hand, then the lock inputs hash), so CI and build never disagree."""
+    from envbuild import image
 
-    return locking.staleness(spec, lock)
+    return image.lockfile_mismatch(spec.root, lock) or image.inputs_changed(spec, lock)
 
 
 def check_image(spec: Any, lock: Any) -> Check:
@@ -49,20 +50,11 @@ def check_image(spec: Any, lock: Any) -> Check:
     info = image.inspect(ref)
     if info is None:
         return Check("image", False, f"{ref} is not built; run envbuild build")
-    labelled = image_lock_hash(info)
+    labelled = info.labels.get(image.LABEL_LOCK_HASH)
     if labelled != lock.lock_hash:
         return Check("image", False, f"{ref} carries lock hash {labelled}, the lock's is {lock.lock_hash}; "
                                      "run envbuild build")
     return Check("image", True, f"{ref} built from lock {lock.lock_hash[:12]}")
-
-
-def image_lock_hash(info: dict[str, Any]) -> str | None:
-    """The lock hash an image was built from, read from its envbuild label."""
-    labels = (info.get("Config") or {}).get("Labels") or info.get("labels") or {}
-    for key, value in labels.items():
-        if key.endswith(("lock-hash", "lock_hash", "lockhash")):
-            return value
-    return None
 
 
 def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str], None] = lambda m: None,

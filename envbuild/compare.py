@@ -26,6 +26,10 @@ CAUSES: dict[str, str] = {
 
 # Container variables that name the run itself, not an ingredient: they always differ.
 _PER_RUN_ENV = re.compile(r"^(ENVBUILD_|HOSTNAME$|HOME$)")
+# Files that are the environment's inputs or locks: when the lock hash changed too, their edits are
+# the environment's change (already named package by package), not a code change.
+ENV_FILES = {"envbuild.lock", "requirements.lock", "conda-lock.yml", "requirements.in", "requirements.txt",
+             "environment.yml", "pyproject.toml", "envbuild.toml"}
 _HOST_KEYS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version", "gpus")
 
 
@@ -86,10 +90,14 @@ class Diff:
 def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None,
                  dir_b: Path | None = None) -> Diff:
     """Compare two run records; `dir_a`/`dir_b` are their run dirs (for code.diff), when known."""
+    code, env_files = _code(a, b, dir_a, dir_b)
+    environment = _environment(a, b)
+    if env_files:
+        environment.append(Change("lock inputs", note=", ".join(env_files) + " changed"))
     sections = [
-        Section("code", CAUSES["code"], _code(a, b, dir_a, dir_b)),
+        Section("code", CAUSES["code"], code),
         Section("data", CAUSES["data"], _data(a, b)),
-        Section("environment", CAUSES["environment"], _environment(a, b)),
+        Section("environment", CAUSES["environment"], environment),
         Section("seed", CAUSES["seed"], _seed(a, b)),
         Section("command", CAUSES["command"], _command(a, b)),
         Section("hardware", CAUSES["hardware"], _dict_changes(_host(a), _host(b))),
@@ -100,17 +108,29 @@ def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None
 # --- one function per cause ------------------------------------------------------------
 
 
-def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> list[Change]:
+def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[list[Change], list[str]]:
+    """(code changes, environment files that changed with the lock: reported under environment)."""
     ca, cb = a.get("code") or {}, b.get("code") or {}
-    changes = []
+    lock_changed = (a.get("lock") or {}).get("lock_hash") != (b.get("lock") or {}).get("lock_hash")
+    changes, env_files = [], []
+
+    def split(files: list[str]) -> list[str]:
+        env = [f for f in files if lock_changed and Path(f).name in ENV_FILES]
+        env_files.extend(f for f in env if f not in env_files)
+        return [f for f in files if f not in env]
+
     if ca.get("commit") != cb.get("commit"):
         files = changed_between(_root(a) or _root(b), ca.get("commit"), cb.get("commit"))
-        note = ", ".join(files) if files is not None else "files unknown: a commit is not in this repository"
-        changes.append(Change("commit", ca.get("commit"), cb.get("commit"), note))
+        if files is None:
+            changes.append(Change("commit", ca.get("commit"), cb.get("commit"),
+                                  "files unknown: a commit is not in this repository"))
+        elif split(files) or not files:
+            changes.append(Change("commit", ca.get("commit"), cb.get("commit"), ", ".join(split(files))))
     if bool(ca.get("dirty")) != bool(cb.get("dirty")) or ca.get("diff_sha256") != cb.get("diff_sha256"):
         files = _dirty_files_that_differ(ca, cb, dir_a, dir_b)
-        changes.append(Change("uncommitted diff", _dirty_label(ca), _dirty_label(cb), ", ".join(files)))
-    return changes
+        if split(files) or not files:
+            changes.append(Change("uncommitted diff", _dirty_label(ca), _dirty_label(cb), ", ".join(split(files))))
+    return changes, env_files
 
 
 def _dirty_label(code: dict) -> str:
@@ -324,7 +344,7 @@ def render(diff: Diff, console: Any) -> None:
         for col in ("what", diff.a, diff.b, "note"):
             table.add_column(col, overflow="fold")
         for c in s.changes:
-            table.add_row(c.what, _cell(c.a), _cell(c.b), c.note)
+            table.add_row(_cell(c.what), _cell(c.a), _cell(c.b), _cell(c.note))
         console.print(table)
     if diff.metrics:
         table = Table(title="Metrics", title_justify="left", title_style="bold")
@@ -336,8 +356,10 @@ def render(diff: Diff, console: Any) -> None:
 
 
 def _cell(value: Any) -> str:
+    from rich.markup import escape
+
     if value is None:
         return "—"
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return escape(str(value))

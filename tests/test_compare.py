@@ -150,3 +150,21 @@ def test_render_mentions_every_section():
     render(diff_records(A, b), Console(file=out, width=200))
     text = out.getvalue()
     assert "Data: identical" in text and "Seed and determinism" in text and "differs in: seed" in text
+
+
+def test_lock_files_in_git_count_as_environment_when_the_lock_changed(tmp_path: Path):
+    patch = ("diff --git a/pyproject.toml b/pyproject.toml\n@@ -1 +1 @@\n-six==1.16.0\n+six==1.17.0\n"
+             "diff --git a/requirements.lock b/requirements.lock\n@@ -1 +1 @@\n-a\n+b\n")
+    (tmp_path / "code.diff").write_text(patch)
+    b = variant(A, "b")
+    b["code"].update(dirty=True, diff_sha256=SHA["e"], diff_file="code.diff",
+                     changed_files=["pyproject.toml", "requirements.lock"])
+    b["lock"]["packages"]["six"] = "1.17.0"
+    b["lock"]["lock_hash"] = SHA["a"]
+    d = diff_records(A, b, tmp_path, tmp_path)
+    assert d.causes == ["environment"]
+    assert d.section("environment").changes[-1].note == "pyproject.toml, requirements.lock changed"
+    # the same edit without a new lock is a code change
+    b["lock"]["lock_hash"] = A["lock"]["lock_hash"]
+    b["lock"]["packages"]["six"] = "1.16.0"
+    assert diff_records(A, b, tmp_path, tmp_path).causes == ["code"]

@@ -43,10 +43,11 @@ def trace(
 
 
 def _render(file: Path, sha: str, made: dict, others: list[dict], console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     ing = made["ingredients"]
-    console.print(f"[bold]{file}[/]  sha256 {sha}")
+    console.print(f"[bold]{escape(str(file))}[/]  sha256 {sha}")
     console.print(f"made by run [bold]{made['run']}[/] ({made['status']}, {made['started_at']}) as {made['path']}")
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
@@ -61,7 +62,7 @@ def _render(file: Path, sha: str, made: dict, others: list[dict], console) -> No
     for d in ing["data"]:
         t.add_row("data", f"{d['path']}  sha256 {d['sha256']}")
     t.add_row("seed", f"{ing['seed']} (deterministic: {ing['deterministic']})")
-    t.add_row("command", " ".join(ing["command"] or []))
+    t.add_row("command", escape(" ".join(ing["command"] or [])))
     console.print(t)
     for o in others:
         console.print(f"also output of run {o['run']}" + (f" (reproduces {o['reproduces']})" if o["reproduces"] else ""))

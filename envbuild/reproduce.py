@@ -33,6 +33,7 @@ from typing import Any, Callable
 from envbuild.errors import EXIT_USAGE, EnvbuildError
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
+REDACTED = "***"  # what the record holds for a secret-looking variable
 
 
 @dataclass
@@ -229,9 +230,7 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
         why.append("no registry digest was recorded (the image was never pushed)")
     lock_dir = run_dir / "lock"
     if (lock_dir / ENVBUILD_LOCK).is_file():
-        for f in lock_dir.iterdir():
-            if f.is_file():
-                shutil.copy2(f, worktree / f.name)
+        restore_lock_copies(run_dir, worktree, overwrite=True)
         lock = read_lock(worktree)
         recorded = (record.get("lock") or {}).get("lock_hash") or image.get("lock_hash")
         if lock is None or lock.lock_hash != recorded:
@@ -242,6 +241,14 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
         return build_image(worktree, lock), "rebuilt"
     why.append(f"no lock copies in {lock_dir} to rebuild it from")
     raise EnvbuildError(f"image {image.get('ref')} of run {rid} cannot be had: " + "; ".join(why), EXIT_USAGE)
+
+
+def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> None:
+    """Put the lockfiles saved with the run into the worktree (all, or only those it lacks)."""
+    lock_dir = run_dir / "lock"
+    for f in sorted(lock_dir.iterdir()) if lock_dir.is_dir() else []:
+        if f.is_file() and (overwrite or not (project / f.name).exists()):
+            shutil.copy2(f, project / f.name)
 
 
 def build_image(worktree: Path, lock: Any) -> str:
@@ -271,10 +278,11 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     commit, diff = require_code(root, record, run_dir)
     worktree, project = make_worktree(root, record, commit, diff)
     try:
+        restore_lock_copies(run_dir, project, overwrite=False)  # lockfiles never committed: the record's
         image_ref, source = obtain_image(record, run_dir, project, say)
         say(f"reproducing {rid}: commit {commit[:12]}{' + code.diff' if diff else ''}, image {image_ref} ({source}), "
             f"seed {record.get('seed')}")
-        new_dir, new = launch(project, record, image_ref, quiet=quiet)
+        new_dir, new = launch(project, record, image_ref, rid, quiet=quiet, say=say)
         new_dir = adopt(root, project, new_dir, new, rid)
     finally:
         if keep:
@@ -293,20 +301,41 @@ def outputs_identical(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
     return None if not oa else oa == ob
 
 
-def launch(worktree: Path, record: dict[str, Any], image_ref: str, *, quiet: bool) -> tuple[Path, dict[str, Any]]:
-    """One ordinary run of the worktree, in `image_ref`, with the recorded command, seed and settings."""
+def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: str, *, quiet: bool,
+           say: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    """One ordinary run of the worktree, in `image_ref`, with the recorded command, seed and settings.
+
+    The spec at the recorded commit brings its own env, data, outputs and determinism switch; the
+    recorded container env is passed again on top (values the runner sets itself are left to it),
+    so variables given with `envbuild run --env` come back too. Redacted secrets are taken from
+    this shell's environment when set there.
+    """
+    import sys
+
     from envbuild import runner
 
-    return runner.run_command(
-        worktree,
-        list(record.get("command") or []),
-        image=image_ref,
+    skip = set((record.get("determinism") or {}).get("env") or {})
+    env = {}
+    for name, value in (record.get("env") or {}).items():
+        if name in skip or name.startswith("ENVBUILD_") or name in ("HOME", "PYTHONUNBUFFERED"):
+            continue
+        if value == REDACTED:
+            if name in os.environ:
+                env[name] = os.environ[name]
+            else:
+                say(f"note: {name} was redacted in the record and is not set here; the run gets none")
+            continue
+        env[name] = value
+    req = runner.RunRequest(
+        command=list(record.get("command") or []),
         seed=record.get("seed"),
-        deterministic=(record.get("determinism") or {}).get("enabled", True),
-        network=record.get("network"),
         gpus=record.get("gpus"),
-        quiet=quiet,
+        network=record.get("network"),
+        env=env,
+        image=image_ref,
+        stdout=sys.stderr.buffer if quiet else None,  # with --json, stdout holds only the JSON
     )
+    return runner.run(project, req, reproduces=original_id)
 
 
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:

@@ -1,0 +1,400 @@
+"""The project image: rendered Dockerfile, offline build, content-addressed tag, push record.
+
+The tag is `envbuild/<project>:<first 12 hex of the lock hash>`, so an image that exists is up
+to date by construction and `envbuild build` does nothing. Code is mounted at run time; only
+`bake_code` copies it in (tag suffix `-code-<tree hash>`). The build context is assembled in a
+temporary directory from the lock, the verified wheelhouse and the runtime; `docker build
+--network none` installs from it, so no build step can reach the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from string import Template
+from typing import Any, Callable
+
+from envbuild import __version__, engine
+from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock
+from envbuild.registry import parse_reference
+from envbuild.spec import Spec
+
+TEMPLATE = Path(__file__).parent / "templates" / "Dockerfile"
+RUNTIME_SITE = Path(__file__).parent / "runtime" / "site"
+VENV = "/opt/venv"
+BASE_VENV = "/opt/envbuild/base-venv"  # where a team base (envbuild base build) keeps its packages
+SITE = "/opt/envbuild/site"
+IMAGES_JSON = Path(".envbuild") / "images.json"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SKIP_IN_CODE = {".git", ".envbuild", "__pycache__"}
+LABEL_LOCK_HASH = "dev.envbuild.lock-hash"
+LABEL_BASE_DIGEST = "dev.envbuild.base-digest"
+LABEL_VERSION = "dev.envbuild.version"
+
+
+# --- the lock the build trusts ---------------------------------------------------------
+
+
+def lockfile_mismatch(root: Path, lock: EnvLock) -> str | None:
+    """Why a lockfile on disk is not the one envbuild.lock governs, or None."""
+    for name, recorded in sorted(lock.lockfiles.items()):
+        path = Path(root) / name
+        if not path.is_file():
+            return f"{name} is missing"
+        actual = sha256_file(path)
+        if actual != recorded:
+            return f"{name} changed since envbuild.lock was written (sha256 {actual[:12]}, recorded {recorded[:12]})"
+    return None
+
+
+def inputs_changed(spec: Spec, lock: EnvLock) -> str | None:
+    """HOOK for the lock issue: which lock input (dependencies, base tag, python...) changed, or None.
+
+    MERGE: call the lock issue's inputs-hash check here (its `lockfile` staleness function).
+    """
+    return None
+
+
+def require_fresh_lock(spec: Spec) -> EnvLock:
+    """The project's envbuild.lock, refused (exit 2, "run envbuild lock") when missing or stale."""
+    lock = require_lock(spec.root)
+    why = lockfile_mismatch(spec.root, lock) or inputs_changed(spec, lock)
+    if why:
+        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} is stale: {why}; run envbuild lock")
+    return lock
+
+
+def refuse_unsupported(spec: Spec, lock: EnvLock) -> None:
+    """Parts of a spec that builds cannot install yet: say so instead of building something else."""
+    if spec.conda is not None or CONDA_LOCK in lock.lockfiles:
+        raise EnvbuildError(f"{spec.source}: conda environments are not yet supported by envbuild build; "
+                            "use pip dependencies for now")
+    if spec.system_packages:
+        raise EnvbuildError(f"{spec.source}: system-packages are not yet supported by envbuild build (builds have "
+                            "no network for apt); put them in a base image and set base = \"...@sha256:...\"")
+    if REQUIREMENTS_LOCK not in lock.lockfiles:
+        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} governs no {REQUIREMENTS_LOCK}; run envbuild lock")
+
+
+# --- names -----------------------------------------------------------------------------
+
+
+def code_tree_hash(spec: Spec) -> str:
+    """sha256 over the project's files (paths, exec bits, contents), minus .git/.envbuild/outputs."""
+    parts = []
+    for path in _code_files(spec):
+        rel = path.relative_to(spec.root).as_posix()
+        if path.is_symlink():
+            parts.append(f"{rel}\0link\0{os.readlink(path)}")
+        else:
+            parts.append(f"{rel}\0{os.stat(path).st_mode & 0o111 and 'x' or '-'}\0{sha256_file(path)}")
+    return sha256_bytes("\n".join(parts).encode())
+
+
+def _skipped(spec: Spec) -> set[str]:
+    return SKIP_IN_CODE | {o.strip("/").split("/")[0] for o in spec.outputs}
+
+
+def _code_files(spec: Spec) -> list[Path]:
+    skip, top_skip = SKIP_IN_CODE, _skipped(spec)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(spec.root):
+        at_top = Path(dirpath) == spec.root
+        dirnames[:] = sorted(d for d in dirnames if d not in (top_skip if at_top else skip))
+        files += [Path(dirpath) / f for f in sorted(filenames)]
+    return files
+
+
+def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False) -> str:
+    """The local tag of the project's image: envbuild/<project>:<lock hash[:12]>[-code-<tree[:12]>]."""
+    tag = lock.lock_hash[:12]
+    if team_base:
+        tag += "-base"
+    if bake_code:
+        tag += f"-code-{code_tree_hash(spec)[:12]}"
+    return f"envbuild/{spec.name}:{tag}"
+
+
+# --- Dockerfile ------------------------------------------------------------------------
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
+    out = {
+        "org.opencontainers.image.title": spec.name,
+        "org.opencontainers.image.version": tag.rsplit(":", 1)[1],
+        "org.opencontainers.image.base.name": lock.base.tag,
+        "org.opencontainers.image.base.digest": lock.base.digest,
+        LABEL_LOCK_HASH: lock.lock_hash,
+        LABEL_BASE_DIGEST: lock.base.digest,
+        "dev.envbuild.base": lock.base.pinned,
+        LABEL_VERSION: __version__,
+    }
+    remote = _git(spec.root, "remote", "get-url", "origin")
+    if remote:
+        out["org.opencontainers.image.source"] = re.sub(r"//[^/@]*@", "//", remote)  # drop credentials
+    revision = _git(spec.root, "rev-parse", "HEAD")
+    if revision:
+        out["org.opencontainers.image.revision"] = revision
+    return out
+
+
+def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
+           base_env: dict[str, str] | None = None) -> str:
+    """The Dockerfile for this lock (a pure function of its arguments and the project's git state)."""
+    tag = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
+    venv = BASE_VENV if team_base else VENV
+    path = f"{venv}/bin:{SYSTEM_PATH}" if team_base else f"{VENV}/bin:{BASE_VENV}/bin:{SYSTEM_PATH}"
+    tf32 = ""
+    if "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE" in (base_env or {}):
+        # The base sets it (NGC images set 1) and a Dockerfile cannot unset: 0 turns it off.
+        tf32 = "ENV TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=0\n"
+    code = ""
+    if bake_code:
+        code = "# The project's code, baked in for shipping (--bake-code).\nCOPY --chown=envbuild:envbuild code/ /workspace/\n"
+    label_text = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels(spec, lock, tag).items()))
+    return Template(TEMPLATE.read_text()).substitute(
+        envbuild_version=__version__, lock_hash=lock.lock_hash, tag=tag, base=lock.base.pinned,
+        python=lock.python, venv=venv, path=path, tf32=tf32, code=code, labels=label_text,
+    )
+
+
+def pth_text(python: str, *, team_base: bool) -> str:
+    """zz-envbuild.pth (runtime/__init__.py contract); a project venv also sees a team base's packages."""
+    lines = [SITE]
+    if not team_base:
+        lines.append(f"{BASE_VENV}/lib/python{python}/site-packages")  # site.py skips it when absent
+    return "\n".join(lines + ["import envbuild_hook"]) + "\n"
+
+
+# --- facts about images ----------------------------------------------------------------
+
+
+@dataclass
+class ImageFacts:
+    ref: str
+    id: str
+    repo_digests: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+
+
+def inspect(ref: str) -> ImageFacts | None:
+    """id (local config digest), RepoDigests (pullable elsewhere), labels and size; None when absent."""
+    data = engine.inspect_image(ref)
+    if data is None:
+        return None
+    return ImageFacts(ref, data["Id"], list(data.get("RepoDigests") or []),
+                      dict((data.get("Config") or {}).get("Labels") or {}), int(data.get("Size") or 0))
+
+
+# --- building --------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    ref: str
+    up_to_date: bool
+    id: str
+    downloaded: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+
+
+def _tmp_root() -> Path:
+    from envbuild.wheelhouse import cache_dir
+
+    d = cache_dir() / "tmp"  # beside the wheel cache, so wheels hard-link into the context
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _target(lock: EnvLock):
+    from envbuild.wheelhouse import ARCH, Target
+
+    machine = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}.get(os.uname().machine)
+    if machine not in lock.platforms or machine not in ARCH:
+        raise EnvbuildError(f"envbuild.lock is for {', '.join(lock.platforms)} but this engine builds {machine}; "
+                            f"add \"{machine}\" to platforms and run envbuild lock")
+    return Target(machine, lock.python)
+
+
+def _ensure_base(lock: EnvLock) -> dict[str, str]:
+    """Pull the pinned base when the engine lacks it; return its environment."""
+    data = engine.inspect_image(lock.base.pinned)
+    if data is None:
+        engine.docker("pull", lock.base.pinned)
+        data = engine.inspect_image(lock.base.pinned) or {}
+    env = (data.get("Config") or {}).get("Env") or []
+    return dict(e.split("=", 1) for e in env if "=" in e)
+
+
+def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
+          no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
+    """Build the image unless its tag exists; wheelhouse first, so a bad wheel stops before docker runs."""
+    from envbuild import wheelhouse
+
+    ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
+    facts = inspect(ref)
+    if facts is not None and not no_cache:
+        return BuildResult(ref, True, facts.id)
+    refuse_unsupported(spec, lock)
+    say = log or (lambda _m: None)
+    house = wheelhouse.ensure(spec.root / REQUIREMENTS_LOCK, _target(lock), progress=say)
+    say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+    base_env = _ensure_base(lock)
+    dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
+    with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
+        ctx = Path(tmp)
+        (ctx / "Dockerfile").write_text(dockerfile)
+        shutil.copy2(spec.root / REQUIREMENTS_LOCK, ctx / REQUIREMENTS_LOCK)
+        wheelhouse.link_into(house, ctx / "wheels")
+        shutil.copytree(RUNTIME_SITE, ctx / "site", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (ctx / "zz-envbuild.pth").write_text(pth_text(lock.python, team_base=team_base))
+        if bake_code:
+            _copy_code(spec, ctx / "code")
+        run_docker_build(ctx, ref, no_cache=no_cache)
+    facts = inspect(ref)
+    if facts is None:
+        raise EnvbuildError(f"docker build finished but {ref} is not in the engine", EXIT_FAILURE)
+    return BuildResult(ref, False, facts.id, house.downloaded, house.cached)
+
+
+def _copy_code(spec: Spec, dest: Path) -> None:
+    for path in _code_files(spec):
+        target = dest / path.relative_to(spec.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            os.symlink(os.readlink(path), target)
+        else:
+            shutil.copy2(path, target)
+    dest.mkdir(exist_ok=True)
+
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# docker's own bookkeeping lines: streamed, but kept out of a failed step's log tail
+_NOISE = re.compile(r"^( ---> |Removing intermediate container |DEPRECATED: |\s+(Install the buildx|BuildKit is))")
+
+
+def run_docker_build(context: Path, tag: str, *, no_cache: bool = False) -> None:
+    """`docker build --network none` with the classic builder (engine 20.10, no buildx needed),
+    its steps on a rich progress bar and their output streamed; a failure names the step and
+    shows its last 20 lines."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from envbuild.output import err
+
+    args = [engine.docker_bin(), "build", "--network", "none", "--rm", "--force-rm", "-t", tag]
+    args += ["--no-cache"] if no_cache else []
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # the classic builder: no buildx plugin needed
+    step, tail = "(before the first step)", deque(maxlen=20)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task(f"building {tag}", total=None)
+        proc = subprocess.Popen([*args, str(context)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=env, text=True, errors="replace")
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            m = _STEP.match(line)
+            if m:
+                n, total = int(m.group(1)), int(m.group(2))
+                step = f"step {n}/{total}: {m.group(3)}"
+                tail.clear()
+                progress.update(task, total=total, completed=n - 1, description=step[:80])
+                progress.console.print(f"[bold]{step}[/]", markup=True, highlight=False, soft_wrap=True)
+            elif line:
+                if not _NOISE.match(line):
+                    tail.append(line)
+                progress.console.print(f"  {line}", style="dim", markup=False, highlight=False, soft_wrap=True)
+        code = proc.wait()
+        if code == 0:
+            progress.update(task, completed=progress.tasks[0].total or 1, description=f"built {tag}")
+    if code != 0:
+        raise EnvbuildError(f"docker build failed at {step}; its last {len(tail)} lines:\n" + "\n".join(tail),
+                            EXIT_FAILURE)
+
+
+def ensure_image(spec: Spec, lock: EnvLock, *, bake_code: bool = False) -> str:
+    """The project's image ref, built first when the engine does not have it (for `envbuild run`)."""
+    from envbuild.output import info
+
+    return build(spec, lock, bake_code=bake_code, log=info).ref
+
+
+# --- pushing ---------------------------------------------------------------------------
+
+
+def _images_json(root: Path) -> Path:
+    return Path(root) / IMAGES_JSON
+
+
+def read_images(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads(_images_json(root).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_key(local: str, lock: EnvLock) -> str:
+    """images.json key: the full lock hash, plus the tag's -base/-code-<tree> suffix for variants."""
+    return lock.lock_hash + local.rsplit(":", 1)[1][12:]
+
+
+def pushed_digest(root: Path, lock_hash: str) -> str | None:
+    """`repo@sha256:...` that `envbuild push` recorded for the plain image of this lock hash, or None."""
+    entry = read_images(root).get(lock_hash)
+    return entry.get("repo_digest") if entry else None
+
+
+def remote_ref(local: str, repo: str) -> str:
+    """REGISTRY/REPO[:TAG] to push to; without a tag, the local tag (lock hash prefix) is used."""
+    ref = parse_reference(repo)
+    if ref.digest:
+        raise EnvbuildError(f"{repo}: push to a repository or tag, not a digest")
+    has_tag = ":" in repo.rsplit("/", 1)[-1]
+    return f"{ref.name}:{ref.tag if has_tag else local.rsplit(':', 1)[1]}"
+
+
+def push(root: Path, local: str, repo: str, lock: EnvLock) -> dict[str, Any]:
+    """Tag and push `local` as `repo`, record the manifest digest in .envbuild/images.json."""
+    remote = remote_ref(local, repo)
+    engine.docker("tag", local, remote)
+    proc = engine.docker("push", remote, check=False)
+    out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")
+    if proc.returncode != 0:
+        last = [ln for ln in out.splitlines() if ln.strip()]
+        raise EnvbuildError(f"docker push {remote} failed: {last[-1] if last else proc.returncode}", EXIT_FAILURE)
+    facts = inspect(remote)
+    name = parse_reference(remote).name
+    digest = next((d for d in (facts.repo_digests if facts else []) if d.split("@")[0] == name), None)
+    if digest is None:  # fall back to what push printed: "TAG: digest: sha256:... size: N"
+        m = re.search(r"digest: (sha256:[0-9a-f]{64})", out)
+        if not m:
+            raise EnvbuildError(f"docker push {remote} reported no digest", EXIT_FAILURE)
+        digest = f"{name}@{m.group(1)}"
+    entry = {
+        "ref": local, "pushed": remote, "repo_digest": digest, "id": facts.id if facts else None,
+        "lock_hash": lock.lock_hash, "base_digest": lock.base.digest,
+        "pushed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    images = read_images(root)
+    images[record_key(local, lock)] = entry
+    atomic_write_json(_images_json(root), images)
+    return entry

@@ -1,0 +1,238 @@
+"""The wheelhouse: exactly the locked wheels for the image's platform, fetched on the host.
+
+Builds have no network, so every artifact the image installs is downloaded here first with
+`pip download --require-hashes --only-binary :all: --platform ...`, checked against the lock's
+hashes, and kept in a user cache addressed by sha256:
+
+    $ENVBUILD_CACHE_DIR/wheels/<sha256>/<filename>           the artifact itself
+    $ENVBUILD_CACHE_DIR/wheels/chosen/<target>/<name>-<version>.json
+                                                             which artifact pip chose for a target
+
+so a second project with the same pins downloads nothing, and a changed pin downloads only
+itself. Every cached file is re-hashed before it goes into a build: a changed byte is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.fsutil import atomic_write_json, sha256_file
+
+# Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
+GLIBC_MAX = (2, 36)
+ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
+_HASH = re.compile(r"--hash[= ]sha256:([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str  # canonical (PEP 503) name
+    version: str
+    hashes: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True)
+class Target:
+    platform: str  # linux/amd64
+    python: str  # 3.11
+
+    @property
+    def key(self) -> str:
+        return f"cp{self.python.replace('.', '')}-{self.platforms()[0]}"
+
+    def platforms(self) -> list[str]:
+        """manylinux tags, newest first, that the image's glibc can load."""
+        arch = ARCH[self.platform]
+        major, top = GLIBC_MAX
+        tags = [f"manylinux_{major}_{minor}_{arch}" for minor in range(top, 4, -1)]
+        return tags + [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+
+    def describe(self) -> str:
+        return f"{self.platform}, CPython {self.python} (manylinux, glibc <= {GLIBC_MAX[0]}.{GLIBC_MAX[1]})"
+
+
+@dataclass(frozen=True)
+class Wheel:
+    pin: Pin
+    sha256: str
+    path: Path  # inside the cache
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class Wheelhouse:
+    wheels: list[Wheel]
+    downloaded: list[str] = field(default_factory=list)  # pins fetched this time
+    cached: list[str] = field(default_factory=list)  # pins found in the cache
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild")
+
+
+def wheels_dir() -> Path:
+    return cache_dir() / "wheels"
+
+
+def parse_requirements_lock(path: Path) -> list[Pin]:
+    """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed."""
+    text = path.read_text().replace("\\\n", " ")
+    pins = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            raise EnvbuildError(f"{path}: option line {line.split()[0]!r} is not allowed in a lock; run envbuild lock")
+        m = _PIN.match(line)
+        if not m:
+            raise EnvbuildError(f"{path}: {line.split()[0]!r} is not pinned with ==; run envbuild lock")
+        hashes = frozenset(_HASH.findall(line))
+        if not hashes:
+            raise EnvbuildError(f"{path}: {m.group(1)}=={m.group(3)} has no --hash=sha256; run envbuild lock")
+        pins.append(Pin(canonical(m.group(1)), m.group(3), hashes))
+    return pins
+
+
+def _wheel_name(filename: str) -> str:
+    return canonical(filename.split("-", 1)[0])
+
+
+def _chosen_file(target: Target, pin: Pin) -> Path:
+    return wheels_dir() / "chosen" / target.key / f"{pin.name}-{pin.version}.json"
+
+
+def verify(wheel: Wheel) -> None:
+    """Refuse a cached artifact whose bytes are not the ones the lock names."""
+    actual = sha256_file(wheel.path)
+    if actual != wheel.sha256:
+        raise EnvbuildError(
+            f"{wheel.path}: sha256 is {actual} but requirements.lock expects {wheel.sha256} for {wheel.pin}; "
+            f"the cached file was changed: delete {wheel.path.parent} and build again",
+            EXIT_FAILURE,
+        )
+
+
+def _cached(target: Target, pin: Pin) -> Wheel | None:
+    """The artifact chosen earlier for this pin and target, when it is still in the cache."""
+    try:
+        chosen = json.loads(_chosen_file(target, pin).read_text())
+    except (OSError, ValueError):
+        return None
+    sha = chosen.get("sha256", "")
+    path = wheels_dir() / sha / chosen.get("filename", "")
+    if sha not in pin.hashes or not path.is_file():
+        return None
+    return Wheel(pin, sha, path)
+
+
+def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelhouse:
+    """Every locked artifact for `target`, verified, in the cache; downloads only what is missing."""
+    pins = parse_requirements_lock(requirements_lock)
+    house = Wheelhouse([])
+    missing = []
+    for pin in pins:
+        wheel = _cached(target, pin)
+        if wheel is None:
+            missing.append(pin)
+        else:
+            house.wheels.append(wheel)
+            house.cached.append(str(pin))
+    if missing:
+        if progress:
+            progress(f"downloading {len(missing)} of {len(pins)} locked wheels for {target.describe()}")
+        house.wheels.extend(_download(missing, target))
+        house.downloaded = [str(p) for p in missing]
+    for wheel in house.wheels:  # cached ones too: refuse before anything is built
+        verify(wheel)
+    house.wheels.sort(key=lambda w: w.pin.name)
+    return house
+
+
+def pip_download_args(target: Target, dest: Path, requirements: Path) -> list[str]:
+    args = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary", ":all:",
+            "--disable-pip-version-check", "--no-input", "-d", str(dest), "-r", str(requirements),
+            "--python-version", target.python, "--implementation", "cp",
+            "--abi", f"cp{target.python.replace('.', '')}"]
+    for p in target.platforms():
+        args += ["--platform", p]
+    return args
+
+
+def _download(pins: list[Pin], target: Target) -> list[Wheel]:
+    wheels_dir().mkdir(parents=True, exist_ok=True)
+    # Same filesystem as the cache, so finished files move in with a rename.
+    with tempfile.TemporaryDirectory(prefix="download-", dir=wheels_dir()) as tmp:
+        reqs = Path(tmp) / "requirements.txt"
+        reqs.write_text("".join(f"{p} " + " ".join(f"--hash=sha256:{h}" for h in sorted(p.hashes)) + "\n"
+                                for p in pins))
+        dest = Path(tmp) / "dl"
+        proc = subprocess.run(pip_download_args(target, dest, reqs), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise _download_error(proc.stdout + proc.stderr, target)
+        by_name = {p.name: p for p in pins}
+        wheels = []
+        for f in sorted(dest.iterdir()):
+            pin = by_name.pop(_wheel_name(f.name), None)
+            if pin is None:
+                raise EnvbuildError(f"pip download returned {f.name}, which requirements.lock does not pin", EXIT_FAILURE)
+            sha = sha256_file(f)
+            if sha not in pin.hashes:
+                raise EnvbuildError(
+                    f"{f.name}: downloaded sha256 is {sha} but requirements.lock allows only "
+                    f"{', '.join(sorted(pin.hashes))} for {pin}; the index served a substituted file",
+                    EXIT_FAILURE)
+            final = wheels_dir() / sha / f.name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, final)
+            atomic_write_json(_chosen_file(target, pin), {"sha256": sha, "filename": f.name})
+            wheels.append(Wheel(pin, sha, final))
+        if by_name:
+            raise EnvbuildError(f"pip download did not fetch {', '.join(map(str, by_name.values()))}", EXIT_FAILURE)
+        return wheels
+
+
+def _download_error(output: str, target: Target) -> EnvbuildError:
+    m = re.search(r"(?:No matching distribution found for|satisfies the requirement) ([^\s(]+)", output)
+    if m:
+        return EnvbuildError(
+            f"{m.group(1)} has no wheel for {target.describe()}; builds install wheels only (no network, "
+            "no compilers): pin a version that publishes one, or build the wheel and add it to your index")
+    m = re.search(r"Expected sha256 (\w+)\s+Got\s+(\w+)", output)
+    if m:
+        name = re.search(r"^\s*(\S+) from ", output, re.M)
+        return EnvbuildError(
+            f"{name.group(1) if name else 'a locked artifact'}: downloaded sha256 is {m.group(2)} but "
+            f"requirements.lock expects {m.group(1)}; the index served a substituted file", EXIT_FAILURE)
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    return EnvbuildError(f"pip download failed: {lines[-1] if lines else 'no output'}", EXIT_FAILURE)
+
+
+def link_into(house: Wheelhouse, dest: Path) -> None:
+    """Put the wheels into a build context: hard links from the cache, copies across filesystems."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for w in house.wheels:
+        try:
+            os.link(w.path, dest / w.filename)
+        except OSError:
+            shutil.copy2(w.path, dest / w.filename)

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from envbuild.compare import CAUSES, diff_records, split_patch
-from tests.records import SHA, record, variant
+from tests.helpers.records import SHA, record, variant
 
 A = record()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from envbuild import lineage
 from envbuild.fsutil import sha256_file
-from tests.records import record, save, variant
+from tests.helpers.records import record, save, variant
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:

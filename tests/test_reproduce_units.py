@@ -11,7 +11,7 @@ from envbuild.errors import EnvbuildError
 from envbuild.fsutil import sha256_file
 from envbuild.reproduce import (Tolerance, compare_metrics, make_worktree, obtain_image,
                                 parse_metric_tolerances, remove_worktree, require_code)
-from tests.records import record
+from tests.helpers.records import record
 
 
 def test_parse_metric_tolerances():

@@ -1,10 +1,11 @@
-"""The run record: schema, atomic write, read. (Contract below; implementation in the run issue.)
+"""The run record: schema, atomic write, read.
 
 One JSON document per run at `<project>/.envbuild/runs/<id>/record.json`, written atomically
 (fsutil.atomic_write_json) when the run starts (status "running") and again when it ends.
 Beside it in the run dir: `stdout.log`, `stderr.log`, `code.diff` (uncommitted diff, when dirty),
-`metrics.jsonl` (envbuild.track), copies of the lockfiles (`lock/envbuild.lock`,
-`lock/requirements.lock`, `lock/conda-lock.yml`) so a run can be rebuilt and diffed later.
+`metrics.jsonl` and `params.jsonl` (envbuild.track), `determinism.jsonl` (what the in-image hook
+applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock`,
+`lock/conda-lock.yml`) so a run can be rebuilt and diffed later.
 
 Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json):
   schema_version: 1
@@ -32,4 +33,174 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   reproduces: run id | null  (set by `envbuild reproduce`)
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
+  tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
 """
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from envbuild.errors import EnvbuildError
+from envbuild.fsutil import atomic_write_json
+
+SCHEMA_VERSION = 1
+RECORD_FILE = "record.json"
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+DIFF_FILE = "code.diff"
+LOCK_DIR = "lock"
+METRICS_FILE = "metrics.jsonl"  # names shared with runtime/site/envbuild/track.py
+PARAMS_FILE = "params.jsonl"
+SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
+METRICS_JSON = "metrics.json"
+STATUSES = ("running", "succeeded", "failed", "interrupted")
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_run_id(t: datetime | None = None) -> str:
+    """`20261128T063000Z-1a2b3c`: sorts by start time, random suffix against same-second clashes."""
+    t = t or now_utc()
+    return f"{t.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema a record must satisfy (shipped in envbuild/schemas/)."""
+    return json.loads((Path(__file__).parent / "schemas" / "run-record.schema.json").read_text())
+
+
+def validate(record: dict[str, Any]) -> None:
+    """Raise EnvbuildError naming the first field that breaks the schema."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(record, schema())
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise EnvbuildError(f"run record {record.get('id', '?')}: {where}: {e.message}") from None
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN/Infinity: keep them as null so every reader can parse the record
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Write record.json atomically; readers see the old or the new record, never half of one."""
+    path = Path(run_dir) / RECORD_FILE
+    atomic_write_json(path, _finite(record))
+    return path
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / RECORD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EnvbuildError(f"{path}: no run record here") from None
+    except ValueError as e:
+        raise EnvbuildError(f"{path}: not a valid run record ({e})") from None
+    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+        raise EnvbuildError(f"{path}: schema_version {record.get('schema_version') if isinstance(record, dict) else '?'} "
+                            f"is not {SCHEMA_VERSION}; this envbuild cannot read it")
+    return record
+
+
+# --- what the run itself wrote into its directory (envbuild.track, the seeding hook) -----------
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a killed process
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def metric_history(run_dir: Path) -> list[dict[str, Any]]:
+    """Every `log_metrics` call, in order: [{"metrics": {...}, "step": int|None, "time": float}]."""
+    return [e for e in _json_lines(Path(run_dir) / METRICS_FILE) if isinstance(e.get("metrics"), dict)]
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None
+
+
+def collect_metrics(run_dir: Path, metrics_json: list[Path] = ()) -> dict[str, Any]:
+    """The last value of each metric from envbuild.track, then any metrics.json files on top."""
+    metrics: dict[str, Any] = {}
+    for entry in metric_history(run_dir):
+        metrics.update({k: v for k, v in entry["metrics"].items() if _is_number(v)})
+    for path in [Path(run_dir) / METRICS_JSON, *metrics_json]:
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                metrics.update({str(k): v for k, v in data.items() if _is_number(v)})
+    return _finite(metrics)
+
+
+def collect_params(run_dir: Path) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for entry in _json_lines(Path(run_dir) / PARAMS_FILE):
+        if isinstance(entry.get("params"), dict):
+            params.update(entry["params"])
+    return params
+
+
+def collect_settings(run_dir: Path) -> list[str]:
+    """What the in-image hook applied, in order, each setting once (workers repeat them)."""
+    seen: dict[str, None] = {}
+    for entry in _json_lines(Path(run_dir) / SETTINGS_FILE):
+        for s in entry.get("settings", []):
+            seen.setdefault(str(s), None)
+    return list(seen)
+
+
+def mlflow_tags(record: dict[str, Any]) -> dict[str, str]:
+    """MLflow's standard tag names, filled from the record (DESIGN section 8)."""
+    image, code = record.get("image") or {}, record.get("code") or {}
+    command = record.get("command") or []
+    source = next((c for c in command if c.endswith(".py")), " ".join(command))
+    tags = {
+        "mlflow.source.name": source,
+        "mlflow.source.type": "PROJECT",
+        "mlflow.source.git.commit": code.get("commit"),
+        "mlflow.source.git.branch": code.get("branch"),
+        "mlflow.source.git.repoURL": code.get("remote"),
+        "mlflow.docker.image.id": image.get("id"),
+        "mlflow.docker.image.uri": image.get("repo_digest") or image.get("ref"),
+        "mlflow.runName": record.get("id"),
+        "envbuild.run_id": record.get("id"),
+        "envbuild.lock_hash": image.get("lock_hash"),
+        "envbuild.seed": str(record.get("seed")),
+        "envbuild.dirty": str(bool(code.get("dirty"))).lower(),
+    }
+    return {k: str(v) for k, v in tags.items() if v not in (None, "")}

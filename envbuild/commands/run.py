@@ -1,10 +1,75 @@
-"""envbuild run (not built yet)."""
+"""envbuild run: run a script or command in the project's locked image, and record the run."""
 
 from __future__ import annotations
 
-from envbuild.errors import EnvbuildError
+from typing import List, Optional
+
+import typer
 
 
-def run() -> None:
-    """Not built yet."""
-    raise EnvbuildError("envbuild run is not built yet")
+def _parse_env(items: List[str]) -> dict:
+    from envbuild.errors import EnvbuildError
+
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EnvbuildError(f"--env {item!r}: write NAME=VALUE, e.g. --env OMP_NUM_THREADS=1")
+        env[name] = value
+    return env
+
+
+def command_for(args: List[str]) -> List[str]:
+    """`train.py ARGS` runs with the image's python; anything else runs as the command given."""
+    return ["python", *args] if args[0].endswith(".py") else list(args)
+
+
+def run(
+    command: Optional[List[str]] = typer.Argument(
+        None, metavar="SCRIPT [ARGS]... | -- CMD [ARGS]...",
+        help="A Python script (run with the image's python) and its arguments, or after -- any command."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1,
+                                       help="Seed for this run (overrides the spec's seed)."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", help='GPUs to use: "all", a count, or "device=0,1" '
+                                       "(needs the NVIDIA runtime; default: the spec's gpus where the host has them)."),
+    network: Optional[str] = typer.Option(None, "--network", help="Container network: none (default), host or bridge."),
+    env: List[str] = typer.Option([], "--env", "-e", help="Extra container variable NAME=VALUE (repeatable)."),
+    image: Optional[str] = typer.Option(None, "--image", help="Run in this image ref instead of the lock's "
+                                        "(e.g. repo@sha256:... pushed from another host)."),
+    relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
+    json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
+                                  "(the script's stdout then goes to stderr)."),
+) -> None:
+    """Run SCRIPT (or -- CMD) inside the project's locked image and keep a run record.
+
+    The project is mounted at /workspace and the container runs as your uid:gid with no network
+    (unless the spec or --network says otherwise). The seed and PyTorch/CUDA determinism settings
+    are applied before your code runs. Output streams live and into .envbuild/runs/<id>/; the
+    record (code commit and diff, data checksums, image digest, lock, metrics, outputs) is written
+    there too. Ctrl-C stops the container. The exit code is your script's.
+
+    Examples:  envbuild run train.py --epochs 3     envbuild run --seed 7 -- python -m pkg.train
+    """
+    import sys
+    from pathlib import Path
+
+    from envbuild import runner
+    from envbuild.errors import EnvbuildError
+    from envbuild.output import info, print_json
+    from envbuild.spec import NETWORKS
+
+    if not command:
+        raise EnvbuildError("nothing to run; give a script (envbuild run train.py) or a command (envbuild run -- CMD)")
+    if network is not None and network not in NETWORKS:
+        raise EnvbuildError(f"--network {network!r}: use one of {', '.join(NETWORKS)}")
+    req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
+                            env=_parse_env(env), image=image, relock=relock,
+                            stdout=sys.stderr.buffer if json_out else None)
+    run_dir, record = runner.run(Path.cwd(), req)
+    if json_out:
+        print_json(record)
+    else:
+        info(f"run {record['id']} {record['status']} (exit {record['exit_code']}); record: "
+             f"{run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir}/record.json")
+    code = record["exit_code"]
+    raise typer.Exit(code if code is not None else 1)

@@ -1,7 +1,101 @@
-"""envbuild runs (not built yet)."""
+"""envbuild runs: list the project's run records, or show one."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
-app = typer.Typer(help="Not built yet.", no_args_is_help=True)
+app = typer.Typer(help="List run records (newest first), or show one with `envbuild runs show ID|latest`.",
+                  invoke_without_command=True)
+
+KEY_METRICS = 3  # metrics shown per row in the table
+
+
+@app.callback()
+def runs(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print the records as a JSON list on stdout."),
+    n: Optional[int] = typer.Option(20, "-n", min=1, help="Show at most N runs (newest first)."),
+) -> None:
+    """List this project's runs, newest first: id, status, start, duration, seed, commit, key metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pathlib import Path
+
+    from envbuild import store
+    from envbuild.output import console, print_json
+
+    records = store.list_runs(Path.cwd(), limit=n)
+    if json_out:
+        print_json(records)
+        return
+    if not records:
+        console.print("no runs yet; start one with [bold]envbuild run SCRIPT[/]")
+        return
+    console.print(_table(records))
+
+
+def _fmt_metric(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _table(records: list) -> "object":
+    from rich.table import Table
+
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("id", "status", "started", "duration", "seed", "commit", "metrics"):
+        table.add_column(col, no_wrap=col != "metrics")
+    for r in records:
+        code = r.get("code") or {}
+        commit = (code.get("commit") or "-")[:8] + ("+dirty" if code.get("dirty") else "")
+        status = r.get("status", "?")
+        if status == "failed" and r.get("exit_code") is not None:
+            status += f" ({r['exit_code']})"
+        duration = r.get("duration_s")
+        metrics = r.get("metrics") or {}
+        table.add_row(
+            r.get("id", "?"), f"[{colors.get(r.get('status'), 'white')}]{status}[/]",
+            (r.get("started_at") or "")[:19].replace("T", " "),
+            f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-",
+            str(r.get("seed", "-")), commit,
+            "  ".join(f"{k}={_fmt_metric(v)}" for k, v in list(metrics.items())[:KEY_METRICS]),
+        )
+    return table
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument("latest", help="A run id, a unique prefix of one, or latest."),
+    json_out: bool = typer.Option(False, "--json", help="Print the whole record as JSON on stdout."),
+) -> None:
+    """Show one run record: status, command, image, code, data, metrics and outputs."""
+    from pathlib import Path
+
+    from envbuild import store
+    from envbuild.output import console, print_json
+
+    run_dir, record = store.load_run(Path.cwd(), ref)
+    if json_out:
+        print_json(record)
+        return
+    image, code, lock = record.get("image") or {}, record.get("code") or {}, record.get("lock") or {}
+    rows = [
+        ("id", record["id"]), ("status", f"{record['status']} (exit {record.get('exit_code')})"
+                                + (f": {record['reason']}" if record.get("reason") else "")),
+        ("started", record.get("started_at")), ("duration", f"{record.get('duration_s')} s"),
+        ("command", " ".join(record.get("command") or [])), ("seed", record.get("seed")),
+        ("determinism", ", ".join((record.get("determinism") or {}).get("settings") or []) or "-"),
+        ("image", f"{image.get('ref')}  id {image.get('id')}"),
+        ("registry digest", image.get("repo_digest") or "-"),
+        ("base", f"{image.get('base')}@{image.get('base_digest')}"),
+        ("lock hash", lock.get("lock_hash")),
+        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")),
+        ("data", "; ".join(f"{d['path']} {d['sha256'][:12]} ({d['files']} files)" for d in record.get("data") or []) or "-"),
+        ("metrics", "  ".join(f"{k}={_fmt_metric(v)}" for k, v in (record.get("metrics") or {}).items()) or "-"),
+        ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),
+        ("run dir", str(run_dir)),
+    ]
+    for k, v in rows:
+        console.print(f"[bold]{k:>16}[/]  {v}", soft_wrap=True, markup=True, highlight=False)

@@ -1,0 +1,273 @@
+"""Where a run's ingredients came from: git state, data checksums (cached), DVC, host and GPU facts.
+
+Data hashing is the expensive part, so every file's sha256 is cached under
+`<project>/.envbuild/cache/data-hashes.json`, keyed by (path, size, mtime_ns, inode): a file none of
+those changed for is not read again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable
+
+from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+
+CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+REDACTED = "***"
+MAX_UNTRACKED_DIFF = 5 << 20  # untracked files larger than this are listed, not put into code.diff
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def strip_credentials(value: str) -> str:
+    """`https://user:token@host/x` -> `https://host/x` (anywhere in the string)."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>", value)
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def redact_env(env: dict[str, str]) -> dict[str, str]:
+    """Secret-looking names become "***"; credentials inside URLs are stripped from the rest."""
+    return {k: REDACTED if is_secret_name(k) else strip_credentials(v) for k, v in env.items()}
+
+
+# --- git -----------------------------------------------------------------------------------
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True)
+
+
+def _out(proc: subprocess.CompletedProcess) -> str | None:
+    text = proc.stdout.decode(errors="replace").strip()
+    return text if proc.returncode == 0 and text else None
+
+
+def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """commit, branch, dirty flag, remote; the uncommitted diff (untracked files too) saved as code.diff.
+
+    `exclude`: project paths that are not code (the .envbuild dir, data, outputs): never in the diff.
+    """
+    empty = {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
+             "remote": None, "changed_files": []}
+    if shutil.which("git") is None or _git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:
+        return empty
+    info = dict(empty)
+    info["commit"] = _out(_git(root, "rev-parse", "--verify", "-q", "HEAD"))
+    branch = _out(_git(root, "symbolic-ref", "--short", "-q", "HEAD"))
+    info["branch"] = branch
+    remote_name = None
+    if branch:
+        remote_name = _out(_git(root, "config", f"branch.{branch}.remote"))
+    remotes = (_out(_git(root, "remote")) or "").split()
+    remote_name = remote_name or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
+    if remote_name:
+        url = _out(_git(root, "remote", "get-url", remote_name))
+        info["remote"] = strip_credentials(url) if url else None
+
+    # pathspecs relative to the project root, which may sit below the repository's top
+    spec = ["--", ".", *(f":(exclude){p.rstrip('/')}" for p in (".envbuild", *exclude))]
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout.decode(errors="replace")
+    entries = [e for e in status.split("\0") if e]
+    changed, untracked, skip = [], [], False
+    for e in entries:
+        if skip:  # the source path of a rename
+            skip = False
+            continue
+        code, path = e[:2], e[3:]
+        skip = code[0] in "RC"
+        changed.append(path)
+        if code == "??":
+            untracked.append(path)
+    info["changed_files"] = sorted(changed)
+    info["dirty"] = bool(changed)
+    if not changed:
+        return info
+
+    diff = b""
+    if info["commit"]:
+        diff = _git(root, "diff", "--binary", "HEAD", *spec).stdout
+    # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
+    top = Path(_out(_git(root, "rev-parse", "--show-toplevel")) or root)
+    for path in untracked:
+        full = top / path
+        if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
+            diff += _git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
+    if diff:
+        (Path(run_dir) / "code.diff").write_bytes(diff)
+        info["diff_sha256"] = sha256_bytes(diff)
+        info["diff_file"] = "code.diff"
+    return info
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+class HashCache:
+    """sha256 per file, remembered by (path, size, mtime_ns, inode)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.hits = self.misses = 0
+        try:
+            self.entries: dict[str, str] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self._dirty = False
+
+    def sha256(self, file: Path, st: os.stat_result) -> str:
+        key = f"{file}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}"
+        digest = self.entries.get(key)
+        if digest is None:
+            digest = sha256_file(file)
+            self.entries[key] = digest
+            self._dirty = True
+            self.misses += 1
+        else:
+            self.hits += 1
+        return digest
+
+    def save(self) -> None:
+        if self._dirty:
+            live = {k: v for k, v in self.entries.items() if os.path.exists(k.split("\0", 1)[0])}
+            atomic_write_json(self.path, live)
+            self._dirty = False
+
+
+def _files_under(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        files += [Path(dirpath) / f for f in sorted(filenames)]
+    return files
+
+
+def hash_path(root: Path, rel: str, cache: HashCache) -> dict[str, Any]:
+    """{path, sha256, bytes, files}: a file's own sha256; for a directory, the sha256 of its
+    manifest (`<sha256>  <relative path>` lines, sorted), so a rename counts as a change."""
+    target = Path(root) / rel
+    lines, total, files = [], 0, _files_under(target)
+    for f in files:
+        st = f.stat()
+        lines.append(f"{cache.sha256(f.resolve(), st)}  {f.relative_to(target).as_posix() if f != target else f.name}\n")
+        total += st.st_size
+    digest = lines[0].split()[0] if target.is_file() else sha256_bytes("".join(lines).encode())
+    return {"path": rel, "sha256": digest, "bytes": total, "files": len(files)}
+
+
+def data_checksums(root: Path, paths: Iterable[str]) -> tuple[list[dict[str, Any]], HashCache]:
+    """Checksums of the spec's `data` paths, through the project's hash cache."""
+    cache = HashCache(Path(root) / CACHE_FILE)
+    try:
+        return [hash_path(root, p, cache) for p in paths], cache
+    finally:
+        cache.save()
+
+
+def output_files(root: Path, paths: Iterable[str]) -> list[dict[str, Any]]:
+    """[{path, sha256, bytes}] for every file under the spec's `outputs` (always read afresh)."""
+    out = []
+    for rel in paths:
+        target = Path(root) / rel
+        if not target.exists():
+            continue
+        for f in _files_under(target):
+            out.append({"path": f.relative_to(root).as_posix(), "sha256": sha256_file(f), "bytes": f.stat().st_size})
+    return out
+
+
+def dvc_hashes(root: Path) -> dict[str, str] | None:
+    """{path: md5} for every dep and out in dvc.lock, or None without one."""
+    path = Path(root) / "dvc.lock"
+    if not path.is_file():
+        return None
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return None
+    hashes: dict[str, str] = {}
+    for stage in (doc.get("stages") or {}).values():
+        for item in [*(stage.get("deps") or []), *(stage.get("outs") or [])]:
+            if isinstance(item, dict) and item.get("path") and item.get("md5"):
+                hashes[str(item["path"])] = str(item["md5"])
+    return hashes
+
+
+# --- host ----------------------------------------------------------------------------------
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}"
+
+
+def _cpu() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gpus() -> list[dict[str, Any]]:
+    """[{name, driver, cuda}] from nvidia-smi; [] without NVIDIA GPUs."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        q = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=20)
+        head = subprocess.run([smi], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    m = re.search(r"CUDA Version:\s*([0-9.]+)", head)
+    cuda = m.group(1) if m else None
+    out = []
+    for line in q.stdout.splitlines() if q.returncode == 0 else []:
+        name, _, driver = line.rpartition(",")
+        if name:
+            out.append({"name": name.strip(), "driver": driver.strip() or None, "cuda": cuda})
+    return out
+
+
+def host_facts(docker_version: str | None) -> dict[str, Any]:
+    return {
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cpu": _cpu(),
+        "cpus": os.cpu_count(),
+        "memory_bytes": _memory(),
+        "docker_version": docker_version,
+        "gpus": gpus(),
+    }

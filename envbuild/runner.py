@@ -1,0 +1,417 @@
+"""`envbuild run`: the locked image, the project mounted, seeds fixed, and a record of it all.
+
+The record is written when the run starts (status "running") and again when it ends, whatever the
+ending: succeeded, failed (the script's exit code, or the reason the engine failed), interrupted
+(SIGINT/SIGTERM; the container is stopped first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from envbuild import engine, provenance, record as rec, store
+from envbuild.errors import EngineError, EnvbuildError
+from envbuild.fsutil import sha256_file
+from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock
+from envbuild.spec import Spec, load_spec
+
+WORKDIR = "/workspace"  # where the project is mounted in the container
+CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
+STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
+DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
+                   # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
+                   "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "0"}
+
+
+# --- seams to the lock and build stages ----------------------------------------------------
+
+
+def resolve_image(spec: Spec, lock: EnvLock) -> str:
+    """The image of this lock, built when missing (the build issue's image.ensure_image)."""
+    try:
+        from envbuild.image import ensure_image
+    except ImportError:  # until the build issue lands: the content-addressed tag, if present
+        ref = f"envbuild/{spec.name}:{lock.lock_hash[:12]}"
+        if not engine.image_exists(ref):
+            raise EnvbuildError(f"no image {ref} for this lock; run envbuild build")
+        return ref
+    return ensure_image(spec, lock)
+
+
+def pushed_digest(root: Path, lock_hash: str) -> str | None:
+    """`repo@sha256:...` recorded by `envbuild push` for this lock, or None."""
+    try:
+        from envbuild.image import pushed_digest as from_push
+    except ImportError:
+        return None
+    return from_push(root, lock_hash)
+
+
+def stale_reasons(spec: Spec, lock: EnvLock) -> list[str]:
+    """Why the lock no longer matches the project ([] when fresh).
+
+    Until the lock issue's inputs-hash check is wired in here, a lockfile edited or removed
+    since `envbuild lock` is what counts as stale.
+    """
+    reasons = []
+    for name, digest in lock.lockfiles.items():
+        path = spec.root / name
+        if not path.is_file():
+            reasons.append(f"{name} is missing")
+        elif sha256_file(path) != digest:
+            reasons.append(f"{name} changed since envbuild lock")
+    return reasons
+
+
+def relock(root: Path) -> None:
+    """Run `envbuild lock` for the project (used by `run --relock`)."""
+    proc = subprocess.run([sys.executable, "-m", "envbuild", "lock"], cwd=root)
+    if proc.returncode != 0:
+        raise EnvbuildError("envbuild lock failed (see above); fix it and run again", exit_code=proc.returncode)
+
+
+def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
+    lock = read_lock(spec.root)
+    reasons = ["no envbuild.lock yet"] if lock is None else stale_reasons(spec, lock)
+    if reasons and relock_if_stale:
+        relock(spec.root)
+        lock = read_lock(spec.root)
+        reasons = ["no envbuild.lock yet"] if lock is None else stale_reasons(spec, lock)
+    if reasons or lock is None:
+        raise EnvbuildError(f"{lock_path(spec.root)}: stale ({'; '.join(reasons)}); "
+                            "run envbuild lock, or envbuild run --relock")
+    return lock
+
+
+# --- host GPU support ------------------------------------------------------------------------
+
+
+def nvidia_runtime() -> bool:
+    """Whether `docker run --gpus` can work here: an nvidia runtime or the container toolkit."""
+    proc = engine.docker("info", "--format", "{{json .Runtimes}}", check=False)
+    if b"nvidia" in proc.stdout:
+        return True
+    return any(shutil.which(b) for b in ("nvidia-container-cli", "nvidia-container-runtime-hook"))
+
+
+# --- the lock part of the record -------------------------------------------------------------
+
+
+def locked_packages(root: Path) -> dict[str, str]:
+    """{name: version} of every pin in requirements.lock and conda-lock.yml."""
+    packages: dict[str, str] = {}
+    conda = root / CONDA_LOCK
+    if conda.is_file():
+        import yaml
+
+        doc = yaml.safe_load(conda.read_text()) or {}
+        for p in doc.get("package") or []:
+            if isinstance(p, dict) and p.get("name") and p.get("version") is not None:
+                packages[str(p["name"])] = str(p["version"])
+    reqs = root / REQUIREMENTS_LOCK
+    if reqs.is_file():
+        for line in reqs.read_text().splitlines():
+            line = line.split("#", 1)[0].split(";", 1)[0].strip().rstrip("\\").strip()
+            if "==" in line and not line.startswith("-"):
+                name, _, version = line.partition("==")
+                packages[name.split("[", 1)[0].strip().lower()] = version.split()[0]
+    return packages
+
+
+def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
+    """The record's lock section; the lockfiles are copied into the run dir."""
+    copies = run_dir / rec.LOCK_DIR
+    copies.mkdir(exist_ok=True)
+    for name in (ENVBUILD_LOCK, *lock.lockfiles):
+        if (root / name).is_file():
+            shutil.copy2(root / name, copies / Path(name).name)
+    return {
+        "envbuild_lock_sha256": sha256_file(lock_path(root)),
+        "lock_hash": lock.lock_hash,
+        "inputs_hash": lock.inputs_hash,
+        "lockfiles": dict(lock.lockfiles),
+        "packages": locked_packages(root),
+    }
+
+
+def image_facts(root: Path, ref: str, lock: EnvLock | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's image section and the image's own config (for its env)."""
+    info = engine.inspect_image(ref)
+    if info is None:
+        raise EngineError(f"image {ref} is not in the engine")
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    lock_hash = lock.lock_hash if lock else labels.get("dev.envbuild.lock-hash")
+    repo_digest = ref if "@sha256:" in ref else (pushed_digest(root, lock_hash) if lock_hash else None)
+    if repo_digest is None:
+        repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+        digests = info.get("RepoDigests") or []
+        repo_digest = next((d for d in digests if d.split("@")[0] == repo), digests[0] if digests else None)
+    return {
+        "ref": ref,
+        "id": info.get("Id"),
+        "repo_digest": repo_digest,
+        "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
+        "base_digest": lock.base.digest if lock else labels.get("dev.envbuild.base-digest"),
+        "lock_hash": lock_hash,
+    }, info.get("Config") or {}
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRequest:
+    command: list[str]  # argv inside the container
+    seed: int | None = None  # None: the spec's
+    gpus: str | None = None  # None: the spec's (when the host has GPUs)
+    network: str | None = None  # None: the spec's
+    env: dict[str, str] = field(default_factory=dict)  # --env K=V, over the spec's env
+    image: str | None = None  # a given ref instead of the lock's image
+    relock: bool = False
+    stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
+    stderr: IO[bytes] | None = None
+
+
+def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(everything set in the container, the determinism part of it)."""
+    determinism = {"PYTHONHASHSEED": str(seed), "ENVBUILD_SEED": str(seed),
+                   "ENVBUILD_DETERMINISTIC": "1" if spec.deterministic else "0"}
+    if spec.deterministic:
+        determinism.update(DETERMINISM_ENV)
+    env = {**spec.env, **req.env, "HOME": CONTAINER_HOME, "PYTHONUNBUFFERED": "1", **determinism,
+           "ENVBUILD_RUN_DIR": f"{WORKDIR}/{store.RUNS_DIR.as_posix()}/{run_id}"}
+    return env, determinism
+
+
+def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
+                gpus: str | None, root: Path) -> list[str]:
+    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv."""
+    args = ["run", "--rm", "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+            "--user", f"{os.getuid()}:{os.getgid()}", "--network", network,
+            "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
+    for k in env:
+        args += ["-e", k]
+    if gpus:
+        args += ["--gpus", gpus]
+    return [*args, image, *command]
+
+
+class _Stopper:
+    """SIGINT/SIGTERM while a run is on: stop the container (the same signal, then a kill)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.signum: int | None = None
+        self.container = False  # set once `docker run` is started
+        self.done = threading.Event()
+
+    def handle(self, signum: int, frame: Any) -> None:
+        again = self.signum is not None
+        self.signum = signum
+        if not self.container:
+            raise KeyboardInterrupt
+        threading.Thread(target=self._stop, args=(signum, again), daemon=True).start()
+
+    def _stop(self, signum: int, now: bool) -> None:
+        sig = "KILL" if now else signal.Signals(signum).name
+        deadline = time.monotonic() + STOP_GRACE_S
+        while not self.done.is_set():  # retry: the container may not exist yet
+            if time.monotonic() > deadline:
+                sig = "KILL"
+            engine.docker("kill", "--signal", sig, self.name, check=False)
+            if sig == "KILL" and self.done.wait(1):
+                return
+            self.done.wait(0.5 if sig == "KILL" else STOP_GRACE_S / 4)
+
+
+def _pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
+    fd = src.fileno()
+    while chunk := os.read(fd, 65536):
+        for s in sinks:
+            try:
+                s.write(chunk)
+                s.flush()
+            except (OSError, ValueError):
+                pass  # a closed terminal must not stop the log file
+
+
+def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper,
+                   out: IO[bytes], err: IO[bytes]) -> int:
+    """Run docker with output streamed live to the terminal and to stdout.log/stderr.log."""
+    with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
+        stopper.container = True
+        # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
+        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**os.environ, **env}, start_new_session=True)
+        pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
+                 threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
+        for t in pumps:
+            t.start()
+        try:
+            code = proc.wait()
+        finally:
+            stopper.done.set()
+        for t in pumps:
+            t.join()
+    return code
+
+
+def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
+              started: Any) -> dict[str, Any]:
+    return {
+        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "status": "running", "exit_code": None,
+        "reason": None, "started_at": rec.iso(started), "ended_at": None, "duration_s": None,
+        "command": list(req.command), "project": {"name": spec.name, "root": str(spec.root)}, "seed": seed,
+        "determinism": {"enabled": spec.deterministic, "env": {}, "settings": []},
+        "image": {"ref": req.image, "id": None, "repo_digest": None, "base": None, "base_digest": None,
+                  "lock_hash": None},
+        "lock": {"envbuild_lock_sha256": None, "lock_hash": None, "inputs_hash": None, "lockfiles": {},
+                 "packages": {}},
+        "code": {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
+                 "remote": None, "changed_files": []},
+        "data": [], "dvc": None,
+        "host": {"os": "", "kernel": "", "machine": "", "cpu": None, "cpus": None, "memory_bytes": None,
+                 "docker_version": None, "gpus": []},
+        "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
+        "reproduces": None, "tags": {},
+    }
+
+
+def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
+    """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
+    if req.gpus is not None:
+        wanted = None if req.gpus in ("none", "0") else req.gpus
+        if wanted and not nvidia_runtime():
+            raise EnvbuildError(f"--gpus {req.gpus}: this Docker engine has no NVIDIA runtime; install the "
+                                "NVIDIA Container Toolkit, or run without --gpus")
+        return wanted
+    if spec.gpus and not nvidia_runtime():
+        from envbuild.output import info
+
+        info(f"note: {spec.source.name} asks for gpus = {spec.gpus!r} but this engine has no NVIDIA runtime; "
+             "running on CPU")
+        return None
+    return spec.gpus
+
+
+def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Run `req.command` in the project's image and return (run dir, final record).
+
+    The script's exit code is the record's exit_code; a failure before the script started is
+    recorded (status failed, reason) and then raised.
+    """
+    spec = load_spec(root)
+    seed = spec.seed if req.seed is None else req.seed
+    network = req.network or spec.network
+    started = rec.now_utc()
+    run_id = rec.new_run_id(started)
+    run_dir = store.new_run_dir(spec.root, run_id)
+    record = _skeleton(run_id, spec, req, seed, network, None, started)
+    record["reproduces"] = reproduces
+    rec.write_record(run_dir, record)
+
+    name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
+    stopper = _Stopper(name)
+    old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            record["gpus"] = gpus = choose_gpus(spec, req)
+            docker_version = engine.require_engine()
+            lock = None if req.image else current_lock(spec, req.relock)
+            if req.image:
+                lock = read_lock(spec.root)
+                if not engine.image_exists(req.image):
+                    engine.docker("pull", req.image, capture=False)
+                ref = req.image
+            else:
+                ref = resolve_image(spec, lock)
+            record["image"], image_config = image_facts(spec.root, ref, lock)
+            if lock is not None:
+                record["lock"] = lock_facts(spec.root, lock, run_dir)
+            excluded = [*spec.data, *spec.outputs]
+            record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded)
+            record["data"], _ = provenance.data_checksums(spec.root, spec.data)
+            record["dvc"] = provenance.dvc_hashes(spec.root)
+            record["host"] = provenance.host_facts(docker_version)
+            env, determinism = container_env(spec, req, seed, run_id)
+            image_env = dict(e.split("=", 1) for e in image_config.get("Env") or [] if "=" in e)
+            record["env"] = provenance.redact_env({**image_env, **env})
+            record["determinism"]["env"] = determinism
+            record["tags"] = rec.mlflow_tags(record)
+            rec.write_record(run_dir, record)
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root)
+        except KeyboardInterrupt:
+            signum = stopper.signum or signal.SIGINT
+            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+                                    f"{signal.Signals(signum).name} received before the script started")
+        except EnvbuildError as e:
+            _finish(spec, run_dir, record, "failed", None, str(e))
+            raise
+        out = req.stdout or sys.stdout.buffer
+        err = req.stderr or sys.stderr.buffer
+        try:
+            code = _container_run(args, env, run_dir, stopper, out, err)
+        except KeyboardInterrupt:  # a signal before the container could be asked to stop
+            signum = stopper.signum or signal.SIGINT
+            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+                                    f"{signal.Signals(signum).name} received")
+        except OSError as e:
+            _finish(spec, run_dir, record, "failed", None, f"docker run could not start: {e}")
+            raise EngineError(f"docker run could not start: {e}") from None
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if stopper.signum is not None:
+        signame = signal.Signals(stopper.signum).name
+        return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + stopper.signum, f"{signame} received")
+    if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
+        # docker's own failure (bad option, missing runtime): say docker's last line
+        last = (run_dir / rec.STDERR_LOG).read_text(errors="replace").strip().splitlines()
+        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last[-1] if last else code}")
+    return run_dir, _finish(spec, run_dir, record, "succeeded" if code == 0 else "failed", code, None)
+
+
+def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code: int | None,
+            reason: str | None) -> dict[str, Any]:
+    """Fill in what the run produced and write the final record."""
+    ended = rec.now_utc()
+    started = record["started_at"]
+    record.update(status=status, exit_code=code, reason=reason, ended_at=rec.iso(ended))
+    from datetime import datetime
+
+    record["duration_s"] = round((ended - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds(), 3)
+    try:
+        record["outputs"] = provenance.output_files(spec.root, spec.outputs)
+        metrics_json = [spec.root / o / rec.METRICS_JSON for o in spec.outputs]
+        record["metrics"] = rec.collect_metrics(run_dir, metrics_json)
+        record["params"] = rec.collect_params(run_dir)
+        record["determinism"]["settings"] = rec.collect_settings(run_dir)
+    except OSError as e:  # never lose the record over a vanished output file
+        record["reason"] = record["reason"] or f"could not read the run's outputs: {e}"
+    rec.write_record(run_dir, record)
+    if spec.tracking.get("mlflow") and status != "running":
+        _export_mlflow(spec, run_dir, record)
+    return record
+
+
+def _export_mlflow(spec: Spec, run_dir: Path, record: dict[str, Any]) -> None:
+    from envbuild.output import info
+
+    try:
+        from envbuild import mlflow_export
+
+        run_id = mlflow_export.export(spec.root, spec.tracking["mlflow"], run_dir, record)
+    except Exception as e:  # tracking is a copy: a failing server never fails the run
+        info(f"warning: MLflow logging failed: {e}")
+        return
+    record["tracking"] = {"mlflow": {"uri": provenance.strip_credentials(spec.tracking["mlflow"]), "run_id": run_id}}
+    rec.write_record(run_dir, record)

@@ -1,0 +1,66 @@
+"""Where run records live: `<project>/.envbuild/runs/<id>/record.json`, one directory per run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from envbuild.errors import EnvbuildError
+from envbuild.record import RECORD_FILE, read_record
+
+RUNS_DIR = Path(".envbuild") / "runs"
+
+
+def runs_dir(root: Path | str) -> Path:
+    return Path(root).resolve() / RUNS_DIR
+
+
+def new_run_dir(root: Path | str, run_id: str) -> Path:
+    path = runs_dir(root) / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def _run_ids(root: Path | str) -> list[str]:
+    """Run ids, newest first (ids start with their UTC start time)."""
+    try:
+        with os.scandir(runs_dir(root)) as it:
+            ids = [e.name for e in it if e.is_dir() and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    return sorted(ids, reverse=True)
+
+
+def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:
+    """Records, newest first (by started_at, then id); unreadable records are skipped."""
+    base = runs_dir(root)
+    records = []
+    for run_id in _run_ids(root):
+        try:
+            with open(base / run_id / RECORD_FILE, "rb") as f:
+                record = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    records.sort(key=lambda r: (str(r.get("started_at", "")), str(r.get("id", ""))), reverse=True)
+    return records[:limit] if limit is not None else records
+
+
+def load_run(root: Path | str, ref: str) -> tuple[Path, dict[str, Any]]:
+    """The run directory and record for an id, a unique id prefix, or `latest`."""
+    if ref == "latest":
+        runs = list_runs(root, limit=1)
+        if not runs:
+            raise EnvbuildError(f"{runs_dir(root)}: no runs yet; start one with envbuild run SCRIPT")
+        ref = runs[0]["id"]
+    ids = _run_ids(root)
+    matches = [i for i in ids if i == ref] or [i for i in ids if i.startswith(ref)]
+    if not matches:
+        raise EnvbuildError(f"no run {ref!r} in {runs_dir(root)}; list them with envbuild runs")
+    if len(matches) > 1:
+        raise EnvbuildError(f"run {ref!r} is ambiguous ({', '.join(matches[:5])}...); give more of the id")
+    path = runs_dir(root) / matches[0]
+    return path, read_record(path)

@@ -251,11 +251,13 @@ def _seed(a: dict, b: dict) -> list[Change]:
     da, db = a.get("determinism") or {}, b.get("determinism") or {}
     if bool(da.get("enabled")) != bool(db.get("enabled")):
         changes.append(Change("deterministic", bool(da.get("enabled")), bool(db.get("enabled"))))
-    # PYTHONHASHSEED follows the seed: say it once, as the seed.
+    # PYTHONHASHSEED follows the seed, and ENVBUILD_SEED/ENVBUILD_DETERMINISTIC echo the two fields
+    # above: say each change once.
     ea, eb = dict(da.get("env") or {}), dict(db.get("env") or {})
-    if a.get("seed") != b.get("seed"):
-        for env in (ea, eb):
-            env.pop("PYTHONHASHSEED", None)
+    for key in set(ea) | set(eb):
+        echoes_seed = key == "PYTHONHASHSEED" and ea.get(key) == str(a.get("seed")) and eb.get(key) == str(b.get("seed"))
+        if key.startswith("ENVBUILD_") or echoes_seed:
+            ea.pop(key, None), eb.pop(key, None)
     changes += _dict_changes(ea, eb, prefix="env ")
     sa, sb = list(da.get("settings") or []), list(db.get("settings") or [])
     if a.get("seed") != b.get("seed"):

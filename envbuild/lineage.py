@@ -35,10 +35,8 @@ class Match:
 
 
 def runs_dir(root: Path) -> Path:
-    try:
-        from envbuild import store
-    except ImportError:  # SEAM until the run branch lands: the contract's default place
-        return Path(root) / ".envbuild" / "runs"
+    from envbuild import store
+
     return Path(store.runs_dir(Path(root)))
 
 

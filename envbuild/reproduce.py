@@ -33,7 +33,6 @@ from typing import Any, Callable
 from envbuild.errors import EXIT_USAGE, EnvbuildError
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
-REDACTED = "***"  # what the record holds for a secret-looking variable
 
 
 @dataclass
@@ -313,6 +312,7 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
     import sys
 
     from envbuild import runner
+    from envbuild.provenance import REDACTED
 
     skip = set((record.get("determinism") or {}).get("env") or {})
     env = {}

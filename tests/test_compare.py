@@ -53,7 +53,7 @@ def test_base_digest_change_is_environment():
 
 def test_seed_change_names_only_seed_even_where_it_echoes():
     b = variant(A, "b", seed=7)
-    b["determinism"]["env"]["PYTHONHASHSEED"] = "7"
+    b["determinism"]["env"].update(PYTHONHASHSEED="7", ENVBUILD_SEED="7")
     b["determinism"]["settings"] = ["random.seed(7)", "numpy.random.seed(7)"]
     b["env"]["PYTHONHASHSEED"] = "7"
     b["params"]["seed"] = 7

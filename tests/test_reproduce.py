@@ -182,7 +182,10 @@ def test_diff_names_the_one_ingredient_that_differs(proj: Path, base_image: str)
         return out["differs"]
 
     assert causes(train(proj)) == []  # same everything
-    assert causes(train(proj, "--seed", "7")) == ["seed"]
+    seeded = train(proj, "--seed", "7")
+    assert causes(seeded) == ["seed"]
+    out = json.loads(envbuild(proj, "diff", base["id"], seeded["id"], "--json").stdout)
+    assert [(c["what"], c["a"], c["b"]) for c in out["sections"]["seed"]["changes"]] == [("seed", 1234, 7)]
     (proj / "train.py").write_text(TRAIN.replace("LR = 0.05", "LR = 0.03"))
     assert causes(train(proj)) == ["code"]
     git(proj, "checkout", "train.py")

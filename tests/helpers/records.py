@@ -26,7 +26,7 @@ def record(run_id: str = "20260101T000000Z-aaaaaa", **changes: Any) -> dict[str,
         "seed": 1234,
         "determinism": {
             "enabled": True,
-            "env": {"PYTHONHASHSEED": "1234", "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0"},
+            "env": {"PYTHONHASHSEED": "1234", "ENVBUILD_SEED": "1234", "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0"},
             "settings": ["random.seed(1234)", "numpy.random.seed(1234)"],
         },
         "image": {"ref": "envbuild/demo:0123456789ab", "id": "sha256:" + SHA["1"], "repo_digest": None,

@@ -150,14 +150,21 @@ def test_changed_data_stops_it_naming_the_path(proj: Path):
     assert "running anyway" in proc.stderr
 
 
-def test_missing_image_digest_and_lock_stop_it_naming_the_image(proj: Path):
-    orig = train(proj)
+def without_image(proj: Path, orig: dict, suffix: str, keep_digest: bool = False) -> dict:
+    """A copy of run `orig` whose image id the engine does not have (and never pushed, by default)."""
     runs = proj / ".envbuild" / "runs"
-    fake = dict(orig, id=orig["id"][:-6] + "ffffff")
-    fake["image"] = dict(orig["image"], id="sha256:" + "0" * 64, repo_digest=None)
+    fake = dict(orig, id=orig["id"][:-6] + suffix)
+    digest = orig["image"]["repo_digest"] if keep_digest else None
+    fake["image"] = dict(orig["image"], id="sha256:" + "0" * 64, repo_digest=digest)
     shutil.copytree(runs / orig["id"], runs / fake["id"])
     (runs / fake["id"] / "record.json").write_text(json.dumps(fake))
-    shutil.rmtree(runs / fake["id"] / "lock")
+    return fake
+
+
+def test_missing_image_digest_and_lock_stop_it_naming_the_image(proj: Path):
+    orig = train(proj)
+    fake = without_image(proj, orig, "ffffff")
+    shutil.rmtree(proj / ".envbuild" / "runs" / fake["id"] / "lock")
     _, proc = reproduce(proj, fake["id"], expect=2)
     assert f"image {orig['image']['ref']} of run {fake['id']} cannot be had" in proc.stderr
     assert "never pushed" in proc.stderr and "no lock copies" in proc.stderr
@@ -165,13 +172,19 @@ def test_missing_image_digest_and_lock_stop_it_naming_the_image(proj: Path):
 
 def test_missing_image_is_rebuilt_from_the_recorded_lock(proj: Path):
     orig = train(proj)
-    runs = proj / ".envbuild" / "runs"
-    fake = dict(orig, id=orig["id"][:-6] + "eeeeee")
-    fake["image"] = dict(orig["image"], id="sha256:" + "0" * 64, repo_digest=None)
-    shutil.copytree(runs / orig["id"], runs / fake["id"])
-    (runs / fake["id"] / "record.json").write_text(json.dumps(fake))
+    fake = without_image(proj, orig, "eeeeee")
     result, _ = reproduce(proj, fake["id"], expect=0)  # the build is a no-op: same lock hash, same tag
     assert result["image_source"] == "rebuilt" and result["image"] == orig["image"]["ref"]
+
+
+def test_missing_image_is_pulled_by_its_registry_digest(proj: Path, base_image: str):
+    registry = base_image.split("/", 1)[0]
+    envbuild(proj, "push", f"{registry}/{NAME}")
+    orig = train(proj)
+    assert orig["image"]["repo_digest"].startswith(f"{registry}/{NAME}@sha256:")
+    fake = without_image(proj, orig, "dddddd", keep_digest=True)
+    result, _ = reproduce(proj, fake["id"], expect=0)
+    assert result["image_source"] == "pulled" and result["image"] == orig["image"]["repo_digest"]
 
 
 def test_diff_names_the_one_ingredient_that_differs(proj: Path, base_image: str):

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -56,7 +57,7 @@ def lock_and_build(root: Path, base: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Path]:
     """The project, locked, built and committed once."""
     root = tmp_path_factory.mktemp("repro") / "proj"
     write_project(root, NAME, ["six==1.16.0"], base=base_image)
@@ -72,7 +73,14 @@ def template(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
     git(root, "config", "user.name", "t")
     git(root, "add", ".")
     git(root, "commit", "-qm", "train")
-    return root
+    yield root
+    # the images this session made (its name is unique to it): tags go, shared layers stay
+    registry = base_image.split("/", 1)[0]
+    for repo in (f"envbuild/{NAME}", f"{registry}/{NAME}"):
+        tags = subprocess.run(["docker", "images", repo, "--format", "{{.Repository}}:{{.Tag}}"],
+                              capture_output=True, text=True).stdout.split()
+        if tags:
+            subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True)
 
 
 @pytest.fixture

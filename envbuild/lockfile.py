@@ -13,11 +13,18 @@ Format version 1:
   "platforms": ["linux/amd64"],
   "inputs_hash": "<sha256 of the canonical inputs>",
   "inputs": {"<input name>": "<sha256 of that input>", ...},  # so --check can name what changed
-  "base": {"tag": "...:bookworm", "digest": "sha256:...", "platforms": {"linux/amd64": "sha256:..."}},
-  "indexes": ["https://.../simple"],                          # credentials stripped
+  "base": {"tag": "...:bookworm", "digest": "sha256:...", "platforms": {"linux/amd64": "sha256:..."},
+           "source": "registry"},                             # or "engine": who answered the digest
+  "indexes": ["https://.../simple", "local"],                 # credentials stripped, local ones as "local"
   "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>"},
   "system_packages": {"<name>": "<version>"}
 }
+
+The inputs are named for people: "dependency list", "requirements file <path>", "groups",
+"<environment.yml path>", "base tag", "python", "platforms", "resolver", "system packages".
+Each value is the sha256 of that input (file bytes, or the canonical JSON of the setting), and
+"inputs_hash" is the sha256 of the canonical JSON of that table. Staleness is decided from these
+and the lockfiles' sha256 alone, with no resolver, network or heavy import.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envbuild.spec import Spec
 
 from envbuild.errors import EnvbuildError
-from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes
+from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
 
 FORMAT_VERSION = 1
 ENVBUILD_LOCK = "envbuild.lock"
@@ -41,6 +51,7 @@ class Base:
     tag: str
     digest: str
     platforms: dict[str, str] = field(default_factory=dict)
+    source: str = "registry"  # "engine" when the registry could not be reached at lock time
 
     @property
     def pinned(self) -> str:
@@ -108,3 +119,156 @@ def require_lock(root: Path) -> EnvLock:
     if lock is None:
         raise EnvbuildError(f"{lock_path(root)}: no lock yet; run envbuild lock")
     return lock
+
+
+# --- inputs and staleness (fast: no resolver, no network) ---------------------------------
+
+
+def _h(obj: Any) -> str:
+    return sha256_bytes(canonical_json(obj).encode())
+
+
+def _rel(spec: "Spec", path: Path) -> str:
+    try:
+        return path.relative_to(spec.root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def lock_inputs(spec: "Spec") -> dict[str, str]:
+    """{input name: sha256} of everything a lock depends on."""
+    inputs: dict[str, str] = {}
+    if spec.uses_pip:
+        inputs["dependency list"] = _h(list(spec.dependencies))
+        inputs["resolver"] = _h(spec.resolver)
+    if spec.requirements is not None:
+        inputs[f"requirements file {_rel(spec, spec.requirements)}"] = sha256_file(spec.requirements)
+    if spec.groups:
+        inputs["groups"] = _h(list(spec.groups))
+    if spec.conda is not None:
+        inputs[_rel(spec, spec.conda)] = sha256_file(spec.conda)
+    inputs["base tag"] = _h(spec.base)
+    inputs["python"] = _h(spec.python)
+    inputs["platforms"] = _h(list(spec.platforms))
+    inputs["system packages"] = _h(list(spec.system_packages))
+    return inputs
+
+
+def inputs_hash(inputs: dict[str, str]) -> str:
+    return _h(inputs)
+
+
+def expected_lockfiles(spec: "Spec") -> list[str]:
+    return ([REQUIREMENTS_LOCK] if spec.uses_pip else []) + ([CONDA_LOCK] if spec.conda is not None else [])
+
+
+def stale_reasons(spec: "Spec", lock: EnvLock | None) -> list[str]:
+    """Why `lock` does not fit `spec` (empty when fresh), each naming the input that changed."""
+    if lock is None:
+        return [f"no {ENVBUILD_LOCK} yet"]
+    reasons: list[str] = []
+    if inputs_hash(lock.inputs) != lock.inputs_hash:
+        reasons.append(f"{ENVBUILD_LOCK} was edited by hand (its inputs no longer match inputs_hash)")
+    now = lock_inputs(spec)
+    for name in sorted(set(now) | set(lock.inputs)):
+        if now.get(name) == lock.inputs.get(name):
+            continue
+        if name == "base tag":
+            reasons.append(f"base tag changed: locked {lock.base.tag}, spec says {spec.base}")
+        elif name == "python":
+            reasons.append(f"python changed: locked {lock.python}, spec says {spec.python}")
+        elif name == "platforms":
+            reasons.append(f"platforms changed: locked {', '.join(lock.platforms)}, spec says {', '.join(spec.platforms)}")
+        elif name not in now:
+            reasons.append(f"{name} is no longer an input")
+        elif name not in lock.inputs:
+            reasons.append(f"{name} is new since the lock")
+        else:
+            reasons.append(f"{name} changed")
+    for name in expected_lockfiles(spec):
+        digest = lock.lockfiles.get(name)
+        path = Path(spec.root) / name
+        if digest is None:
+            reasons.append(f"{name} is not governed by {ENVBUILD_LOCK}")
+        elif not path.is_file():
+            reasons.append(f"{name} is missing")
+        elif sha256_file(path) != digest:
+            reasons.append(f"{name} was edited by hand (its sha256 differs from {ENVBUILD_LOCK})")
+    return reasons
+
+
+def lock_is_fresh(spec: "Spec") -> tuple[bool, str]:
+    """(True, "up to date") or (False, the reasons it is stale, "; "-joined)."""
+    try:
+        reasons = stale_reasons(spec, read_lock(spec.root))
+    except EnvbuildError as e:
+        reasons = [str(e)]
+    return (not reasons, "; ".join(reasons) or "up to date")
+
+
+# --- reading the lockfiles (for build and verify) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class PipPin:
+    name: str
+    version: str
+    hashes: tuple[str, ...]  # "sha256:<hex>", every artifact of that version
+    marker: str | None = None
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}" + (f" ; {self.marker}" if self.marker else "")
+
+
+@dataclass(frozen=True)
+class CondaPackage:
+    name: str
+    version: str
+    manager: str  # "conda" or "pip"
+    platform: str  # conda subdir, e.g. linux-64
+    url: str
+    sha256: str | None
+    md5: str | None
+    build: str | None = None
+
+
+def read_pip_lock(root: Path) -> list[PipPin]:
+    """The pins of requirements.lock (empty when the project has none)."""
+    path = Path(root) / REQUIREMENTS_LOCK
+    if not path.is_file():
+        return []
+    pins = []
+    for entry in path.read_text().replace("\\\n", " ").splitlines():
+        entry = entry.split(" #", 1)[0].strip()
+        if not entry or entry.startswith("#"):
+            continue
+        words = entry.split()
+        req = " ".join(w for w in words if not w.startswith("--hash="))
+        hashes = tuple(w.removeprefix("--hash=") for w in words if w.startswith("--hash="))
+        req, _, marker = req.partition(";")
+        name, _, version = req.strip().partition("==")
+        pins.append(PipPin(name.strip(), version.strip(), hashes, marker.strip() or None))
+    return pins
+
+
+CONDA_SUBDIRS = {"linux/amd64": "linux-64", "linux/arm64": "linux-aarch64"}
+
+
+def read_conda_lock(root: Path, platform: str | None = None) -> list[CondaPackage]:
+    """Entries of conda-lock.yml, for one platform ("linux/amd64" or "linux-64") or all."""
+    import yaml
+
+    path = Path(root) / CONDA_LOCK
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text()) or {}
+    subdir = CONDA_SUBDIRS.get(platform or "", platform)
+    out = []
+    for p in data.get("package", []):
+        if subdir and p.get("platform") != subdir:
+            continue
+        h = p.get("hash") or {}
+        out.append(CondaPackage(p["name"], str(p["version"]), p.get("manager", "conda"), p["platform"], p["url"],
+                                h.get("sha256"), h.get("md5"), p.get("build")))
+    return out

@@ -107,8 +107,13 @@ def _bearer_token(challenge: str) -> str:
     return body.get("token") or body.get("access_token") or ""
 
 
-def _fetch(ref: Reference, what: str, method: str, accept: str) -> tuple[dict[str, str], bytes]:
-    url = f"{_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/manifests/{what}"
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer at all (as opposed to answering with an error)."""
+
+
+def _open(ref: Reference, path: str, method: str, accept: str) -> tuple[dict[str, str], bytes]:
+    """One registry request under /v2/<repository>/, answering a bearer challenge once."""
+    url = f"{_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/{path}"
     token = None
     for _ in range(2):
         try:
@@ -123,10 +128,14 @@ def _fetch(ref: Reference, what: str, method: str, accept: str) -> tuple[dict[st
             raise RegistryError(f"{ref}: registry {ref.registry} answered HTTP {e.code}") from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise RegistryError(
+            raise RegistryUnreachable(
                 f"registry {ref.registry} unreachable ({reason}); start it (make docker-up) or check the base"
             ) from None
     raise RegistryError(f"{ref}: registry {ref.registry} refused the token it issued")
+
+
+def _fetch(ref: Reference, what: str, method: str, accept: str) -> tuple[dict[str, str], bytes]:
+    return _open(ref, f"manifests/{what}", method, accept)
 
 
 def manifest_digest(reference: str) -> str | None:
@@ -161,11 +170,10 @@ def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Re
     resolved = ResolvedImage(reference, digest)
     if media in INDEX_TYPES:
         index = json.loads(body)
-        for m in index.get("manifests", []):
-            p = m.get("platform", {})
-            key = f"{p.get('os')}/{p.get('architecture')}" + (f"/{p['variant']}" if p.get("variant") else "")
-            if key in platforms:
-                resolved.platforms[key] = m["digest"]
+        for wanted in platforms:
+            digest_for = _index_entry(index.get("manifests", []), wanted)
+            if digest_for:
+                resolved.platforms[wanted] = digest_for
         missing = [p for p in platforms if p not in resolved.platforms]
         if missing:
             raise RegistryError(f"{reference} has no image for {', '.join(missing)}; choose another base or platform")
@@ -180,17 +188,59 @@ def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Re
     return resolved
 
 
+def _index_entry(manifests: list[dict], wanted: str) -> str | None:
+    """The manifest digest for "os/arch[/variant]"; "linux/arm64" also takes arm64/v8 (what Hub serves)."""
+    os_, arch, *variant = wanted.split("/")
+    best = None
+    for m in manifests:
+        p = m.get("platform", {})
+        if p.get("os") != os_ or p.get("architecture") != arch:
+            continue
+        if variant and p.get("variant") != variant[0]:
+            continue
+        if not p.get("variant") or (not variant and p.get("variant") == "v8" and best is None):
+            best = m["digest"]
+            if not p.get("variant"):
+                break
+    return best
+
+
 def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
     """os/arch from the image config blob, or None when it cannot be read."""
     cfg = manifest.get("config", {}).get("digest")
     if not cfg:
         return None
-    url = f"{_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/blobs/{cfg}"
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
-            c = json.load(r)
-    except (urllib.error.URLError, OSError, ValueError):
+        c = json.loads(_open(ref, f"blobs/{cfg}", "GET", "application/json")[1])
+    except (RegistryError, ValueError):
         return None
     if not c.get("os") or not c.get("architecture"):
         return None
     return f"{c['os']}/{c['architecture']}"
+
+
+def resolve_with_fallback(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> ResolvedImage:
+    """`resolve` through the registry; when it cannot be reached, the engine's RepoDigests.
+
+    `source` on the result says which answered. The engine only knows a digest for an image
+    it pulled or pushed, and only for its own platform.
+    """
+    try:
+        return resolve(reference, platforms)
+    except RegistryUnreachable as e:
+        from envbuild.engine import inspect_image
+        from envbuild.errors import EngineError
+
+        try:
+            image = inspect_image(reference)
+        except EngineError:
+            image = None
+        ref = parse_reference(reference)
+        digests = [d.split("@", 1)[1] for d in (image or {}).get("RepoDigests", [])
+                   if "@" in d and parse_reference(d).name == ref.name]
+        if not digests:
+            raise RegistryUnreachable(f"{e}; the Docker engine has no pushed or pulled copy of {reference} either") from None
+        resolved = ResolvedImage(reference, digests[0], source="engine")
+        own = f"{image.get('Os')}/{image.get('Architecture')}"
+        resolved.platforms = {p: digests[0] for p in platforms if p == own}
+        return resolved

@@ -1,0 +1,144 @@
+"""`envbuild lock`: spec -> requirements.lock, conda-lock.yml, base digest, envbuild.lock.
+
+Every file is first written into a temp directory beside the project; only when every part
+(base digest, pip resolve, conda solve) has succeeded are they renamed into place, envbuild.lock
+last. A failure therefore leaves every previous lockfile byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from envbuild import __version__
+from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.fsutil import atomic_write_json, sha256_file
+from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, Base, EnvLock, inputs_hash, lock_inputs,
+                               read_lock, stale_reasons)
+from envbuild.spec import Spec
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class LockOutcome:
+    locked: bool  # False: inputs unchanged, nothing resolved
+    lock: EnvLock
+    reasons: list[str] = field(default_factory=list)  # why it (re)locked
+    notes: list[str] = field(default_factory=list)  # resolver substitutions, digest source
+
+    def to_dict(self) -> dict[str, object]:
+        return {"status": "locked" if self.locked else "up to date", "lock_hash": self.lock.lock_hash,
+                "reasons": self.reasons, "notes": self.notes, "lock": self.lock.to_dict()}
+
+
+def _previous(root: Path) -> tuple[EnvLock | None, str | None]:
+    try:
+        return read_lock(root), None
+    except EnvbuildError as e:
+        return None, str(e)
+
+
+def _base(spec: Spec, previous: EnvLock | None, upgrade: bool, step: Step) -> tuple[Base, str | None]:
+    """The locked base: kept while the tag is unchanged (that is the point of pinning)."""
+    from envbuild.registry import parse_reference, resolve_with_fallback
+
+    keep = previous is not None and previous.base.tag == spec.base and not upgrade
+    if keep and all(p in previous.base.platforms for p in spec.platforms):  # type: ignore[union-attr]
+        return previous.base, None  # type: ignore[union-attr]
+    # Same tag but new platforms: look up the pinned digest, not whatever the tag means today.
+    ref = parse_reference(spec.base).pinned(previous.base.digest) if keep else spec.base  # type: ignore[union-attr]
+    step(f"Resolving base image {ref}")
+    img = resolve_with_fallback(ref, tuple(spec.platforms))
+    note = None
+    if img.source != "registry":
+        note = f"registry unreachable: base digest taken from the local engine ({img.source}), not the registry"
+    return Base(spec.base, img.digest, dict(img.platforms), img.source), note
+
+
+def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
+                 step: Step = lambda msg: None) -> LockOutcome:
+    """Lock the project when its inputs changed (or an upgrade is asked); else change nothing."""
+    root = Path(spec.root)
+    previous, unreadable = _previous(root)
+    reasons = stale_reasons(spec, previous) if unreadable is None else [unreadable]
+    if previous is not None and not reasons and not upgrade and not upgrade_packages:
+        return LockOutcome(False, previous)
+    if upgrade:
+        reasons = ["--upgrade"] + reasons
+    elif upgrade_packages:
+        reasons = [f"--upgrade-package {', '.join(upgrade_packages)}"] + reasons
+
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=".envbuild-lock-", dir=root) as tmp:
+        work = Path(tmp)
+        base, note = _base(spec, previous, upgrade, step)
+        notes += [note] if note else []
+        resolver: dict[str, str] = {}
+        conda_solver: dict[str, str] = {}
+        indexes: list[str] = []
+        if spec.uses_pip:
+            from envbuild.resolvers import pip_resolver
+            from envbuild.resolvers.indexes import indexes_for
+
+            mod, note = pip_resolver(spec)
+            notes += [note] if note else []
+            step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}")  # type: ignore[attr-defined]
+            info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK)
+            resolver = info.to_dict()
+            indexes = indexes_for(info.name)
+        if spec.conda is not None:
+            from envbuild.resolvers.conda_lock import conda_solver as pick
+
+            solver = pick()
+            step(f"Solving {spec.conda.name} with {solver.NAME} for {', '.join(spec.platforms)}")
+            conda_solver = solver.resolve(spec, work / CONDA_LOCK, upgrade, upgrade_packages, root / CONDA_LOCK).to_dict()
+            if not spec.uses_pip:
+                from envbuild.resolvers.conda_env import read_environment
+
+                if read_environment(spec.conda).pip:
+                    from envbuild.resolvers.indexes import uv_indexes
+
+                    indexes = uv_indexes()  # the pip: section is resolved with uv
+
+        names = [n for n in (REQUIREMENTS_LOCK, CONDA_LOCK) if (work / n).is_file()]
+        inputs = lock_inputs(spec)
+        lock = EnvLock(envbuild=__version__, python=spec.python, platforms=list(spec.platforms),
+                       inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
+                       lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
+                       conda_solver=conda_solver, indexes=indexes)
+        atomic_write_json(work / ENVBUILD_LOCK, lock.to_dict())
+        step("Writing lockfiles")
+        for name in names:
+            os.replace(work / name, root / name)
+        os.replace(work / ENVBUILD_LOCK, root / ENVBUILD_LOCK)
+    return LockOutcome(True, lock, reasons, notes)
+
+
+def check(spec: Spec, remote: bool = False) -> tuple[bool, list[str]]:
+    """(fresh, reasons) without resolving; `remote` also asks the registry whether the tag moved."""
+    previous, unreadable = _previous(Path(spec.root))
+    if unreadable:
+        return False, [unreadable]
+    reasons = stale_reasons(spec, previous)
+    if remote and previous is not None and previous.base.tag == spec.base:
+        moved = base_moved(previous)
+        if moved:
+            reasons.append(moved)
+    return not reasons, reasons
+
+
+def base_moved(lock: EnvLock) -> str | None:
+    """A message when the registry's digest for the locked tag is no longer the locked one."""
+    from envbuild.registry import manifest_digest
+
+    now = manifest_digest(lock.base.tag)
+    if now is None:
+        raise EnvbuildError(f"base tag {lock.base.tag} no longer exists in its registry", EXIT_FAILURE)
+    if now != lock.base.digest:
+        return (f"base tag {lock.base.tag} has moved: locked {lock.base.digest}, registry now has {now}; "
+                "`envbuild lock --upgrade` takes the new one")
+    return None

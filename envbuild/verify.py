@@ -35,11 +35,11 @@ def check_lock(root: Path) -> tuple[Check, Any, Any]:
 
 
 def lock_staleness(spec: Any, lock: Any) -> str | None:
-    """What changed since the lock was written, or None when fresh: the same check `envbuild build` makes
-    (lockfiles edited by hand, then the lock inputs hash), so CI and build never disagree."""
-    from envbuild import image
+    """What changed since the lock was written ("; "-joined), or None when fresh: the check of
+    `envbuild lock --check`, so CI and the lock command never disagree. Nothing is resolved."""
+    from envbuild.lockfile import stale_reasons
 
-    return image.lockfile_mismatch(spec.root, lock) or image.inputs_changed(spec, lock)
+    return "; ".join(stale_reasons(spec, lock)) or None
 
 
 def check_image(spec: Any, lock: Any) -> Check:

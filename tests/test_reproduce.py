@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import run_cli
-from tests.helpers.locking import lock_project, write_project
+from tests.helpers.locking import write_project
 
 pytestmark = pytest.mark.docker
 
@@ -50,10 +50,10 @@ def git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def lock_and_build(root: Path, base: str) -> None:
-    lock_project(root, base=base)
-    proc = run_cli("build", cwd=root)
-    assert proc.returncode == 0, proc.stderr
+def lock_and_build(root: Path) -> None:
+    for step in ("lock", "build"):
+        proc = run_cli(step, cwd=root)
+        assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Itera
     (root / "data").mkdir()
     (root / "data" / "train.csv").write_text(DATA)
     (root / ".gitignore").write_text("data/\noutputs/\n.envbuild/\n")
-    lock_and_build(root, base_image)
+    lock_and_build(root)
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "t@example.com")
     git(root, "config", "user.name", "t")
@@ -195,7 +195,7 @@ def test_missing_image_is_pulled_by_its_registry_digest(proj: Path, base_image: 
     assert result["image_source"] == "pulled" and result["image"] == orig["image"]["repo_digest"]
 
 
-def test_diff_names_the_one_ingredient_that_differs(proj: Path, base_image: str):
+def test_diff_names_the_one_ingredient_that_differs(proj: Path):
     base = train(proj)
 
     def causes(other: dict) -> list[str]:
@@ -215,7 +215,7 @@ def test_diff_names_the_one_ingredient_that_differs(proj: Path, base_image: str)
     assert causes(train(proj)) == ["data"]
     (proj / "data" / "train.csv").write_text(data)
     (proj / "requirements.in").write_text("six==1.17.0\n")
-    lock_and_build(proj, base_image)
+    lock_and_build(proj)
     git(proj, "commit", "-qam", "six 1.17.0")
     pkg = train(proj)
     assert causes(pkg) == ["environment"]

@@ -1,10 +1,42 @@
-"""envbuild verify (not built yet)."""
+"""envbuild verify: one command for a CI pipeline."""
 
 from __future__ import annotations
 
-from envbuild.errors import EnvbuildError
+from pathlib import Path
+
+import typer
 
 
-def verify() -> None:
-    """Not built yet."""
-    raise EnvbuildError("envbuild verify is not built yet")
+def verify(
+    reproduce_run: str = typer.Option(
+        None, "--reproduce", metavar="RUN", help="Also reproduce this run (id, prefix or 'latest') within tolerance."),
+    rtol: float = typer.Option(1e-5, "--rtol", help="Relative metric tolerance for --reproduce."),
+    atol: float = typer.Option(1e-8, "--atol", help="Absolute metric tolerance for --reproduce."),
+    metric: list[str] = typer.Option(None, "--metric", help="NAME=TOL for one metric with --reproduce. Repeatable."),
+    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory."),
+    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
+) -> None:
+    """Check, for CI, that the environment is what the lock says and results still come back.
+
+    1. the lock is fresh (the spec has not changed since envbuild lock; nothing is resolved);
+    2. the image named by the lock hash is present and labelled with that lock hash;
+    3. with --reproduce RUN, that run reproduces within tolerance (see envbuild reproduce).
+
+    Exit 0 when every check passes, 1 when any fails.
+
+    Example (CI): envbuild verify --reproduce latest --metric loss=1e-3
+    """
+    from envbuild.output import console, info, print_json
+    from envbuild.reproduce import Tolerance, parse_metric_tolerances
+    from envbuild.verify import to_dict, verify as run_checks
+
+    tol = Tolerance(rtol, atol, parse_metric_tolerances(metric or []))
+    checks = run_checks(project.resolve(), reproduce_run, tol, say=info, quiet=json_out)
+    if json_out:
+        print_json(to_dict(checks))
+    else:
+        for c in checks:
+            mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+            console.print(f"{mark} {c.name}: {c.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,367 @@
+"""Why two runs differ: their records compared ingredient by ingredient, grouped by cause.
+
+A cause is one of CAUSES; each gets a Section that is either identical or lists its Changes.
+Metric deltas come last, as the effect. Only record fields are read (plus `code.diff` beside a
+record and `git diff --name-only` between two commits when the repository has them), so two
+records from different machines can be compared too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CAUSES: dict[str, str] = {
+    "code": "Code",
+    "data": "Data",
+    "environment": "Environment",
+    "seed": "Seed and determinism",
+    "command": "Command and params",
+    "hardware": "Hardware",
+}
+
+# Container variables that name the run itself, not an ingredient: they always differ.
+_PER_RUN_ENV = re.compile(r"^(ENVBUILD_|HOSTNAME$|HOME$)")
+# Files that are the environment's inputs or locks: when the lock hash changed too, their edits are
+# the environment's change (already named package by package), not a code change.
+ENV_FILES = {"envbuild.lock", "requirements.lock", "conda-lock.yml", "requirements.in", "requirements.txt",
+             "environment.yml", "pyproject.toml", "envbuild.toml"}
+_HOST_KEYS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version", "gpus")
+
+
+@dataclass
+class Change:
+    what: str  # e.g. "commit", "numpy", "data/train.csv"
+    a: Any = None
+    b: Any = None
+    note: str = ""  # e.g. "changed", "added", "removed", or files touched
+
+
+@dataclass
+class Section:
+    cause: str
+    title: str
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.changes
+
+
+@dataclass
+class MetricDelta:
+    name: str
+    a: float | None
+    b: float | None
+    delta: float | None
+
+
+@dataclass
+class Diff:
+    a: str  # run ids
+    b: str
+    sections: list[Section]
+    metrics: list[MetricDelta]
+
+    @property
+    def causes(self) -> list[str]:
+        """The causes that differ, in CAUSES order."""
+        return [s.cause for s in self.sections if not s.identical]
+
+    def section(self, cause: str) -> Section:
+        return next(s for s in self.sections if s.cause == cause)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "differs": self.causes,
+            "identical": [s.cause for s in self.sections if s.identical],
+            "sections": {s.cause: {"title": s.title, "identical": s.identical,
+                                   "changes": [asdict(c) for c in s.changes]} for s in self.sections},
+            "metrics": [asdict(m) for m in self.metrics],
+        }
+
+
+def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None,
+                 dir_b: Path | None = None) -> Diff:
+    """Compare two run records; `dir_a`/`dir_b` are their run dirs (for code.diff), when known."""
+    code, env_files = _code(a, b, dir_a, dir_b)
+    environment = _environment(a, b)
+    if env_files:
+        environment.append(Change("lock inputs", note=", ".join(env_files) + " changed"))
+    sections = [
+        Section("code", CAUSES["code"], code),
+        Section("data", CAUSES["data"], _data(a, b)),
+        Section("environment", CAUSES["environment"], environment),
+        Section("seed", CAUSES["seed"], _seed(a, b)),
+        Section("command", CAUSES["command"], _command(a, b)),
+        Section("hardware", CAUSES["hardware"], _dict_changes(_host(a), _host(b))),
+    ]
+    return Diff(a.get("id", "a"), b.get("id", "b"), sections, metric_deltas(a, b))
+
+
+# --- one function per cause ------------------------------------------------------------
+
+
+def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[list[Change], list[str]]:
+    """(code changes, environment files that changed with the lock: reported under environment)."""
+    ca, cb = a.get("code") or {}, b.get("code") or {}
+    lock_changed = (a.get("lock") or {}).get("lock_hash") != (b.get("lock") or {}).get("lock_hash")
+    changes, env_files = [], []
+
+    def split(files: list[str]) -> list[str]:
+        env = [f for f in files if lock_changed and Path(f).name in ENV_FILES]
+        env_files.extend(f for f in env if f not in env_files)
+        return [f for f in files if f not in env]
+
+    if ca.get("commit") != cb.get("commit"):
+        files = changed_between(_root(a) or _root(b), ca.get("commit"), cb.get("commit"))
+        if files is None:
+            changes.append(Change("commit", ca.get("commit"), cb.get("commit"),
+                                  "files unknown: a commit is not in this repository"))
+        elif split(files) or not files:
+            changes.append(Change("commit", ca.get("commit"), cb.get("commit"), ", ".join(split(files))))
+    if bool(ca.get("dirty")) != bool(cb.get("dirty")) or ca.get("diff_sha256") != cb.get("diff_sha256"):
+        files = _dirty_files_that_differ(ca, cb, dir_a, dir_b)
+        if split(files) or not files:
+            changes.append(Change("uncommitted diff", _dirty_label(ca), _dirty_label(cb), ", ".join(split(files))))
+    return changes, env_files
+
+
+def _dirty_label(code: dict) -> str:
+    if not code.get("dirty"):
+        return "clean"
+    sha = code.get("diff_sha256")
+    return f"dirty ({sha[:12]})" if sha else "dirty"
+
+
+def _dirty_files_that_differ(ca: dict, cb: dict, dir_a: Path | None, dir_b: Path | None) -> list[str]:
+    """Files whose uncommitted patch differs; from the saved diffs, else the records' file lists."""
+    pa, pb = _patches(ca, dir_a), _patches(cb, dir_b)
+    if pa is not None and pb is not None:
+        return sorted(f for f in set(pa) | set(pb) if pa.get(f) != pb.get(f))
+    # Without both diffs: the files either run had uncommitted changes in.
+    return sorted(set(ca.get("changed_files") or []) | set(cb.get("changed_files") or []))
+
+
+def _patches(code: dict, run_dir: Path | None) -> dict[str, str] | None:
+    """{file: its part of the saved diff}; {} for a clean run; None when the diff is not at hand."""
+    if not code.get("dirty"):
+        return {}
+    name = code.get("diff_file")
+    if run_dir is None or not name or not (Path(run_dir) / name).is_file():
+        return None
+    return split_patch((Path(run_dir) / name).read_text(errors="replace"))
+
+
+def split_patch(text: str) -> dict[str, str]:
+    """A `git diff` split into {path: that file's part}."""
+    parts: dict[str, str] = {}
+    for chunk in re.split(r"(?m)^(?=diff --git )", text):
+        m = re.match(r"diff --git a/(\S+) b/(\S+)", chunk)
+        if m:
+            parts[m.group(2)] = chunk
+    return parts
+
+
+def changed_between(root: Path | None, commit_a: str | None, commit_b: str | None) -> list[str] | None:
+    """`git diff --name-only A B` in the project repository, or None when it cannot tell."""
+    if root is None or not commit_a or not commit_b:
+        return None
+    try:
+        proc = subprocess.run(["git", "-C", str(root), "diff", "--name-only", commit_a, commit_b],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.split() if proc.returncode == 0 else None
+
+
+def _root(record: dict) -> Path | None:
+    root = (record.get("project") or {}).get("root")
+    return Path(root) if root and Path(root).is_dir() else None
+
+
+def _data(a: dict, b: dict) -> list[Change]:
+    da = {d["path"]: d for d in a.get("data") or []}
+    db = {d["path"]: d for d in b.get("data") or []}
+    changes = []
+    for path in sorted(set(da) | set(db)):
+        x, y = da.get(path), db.get(path)
+        if x is None or y is None:
+            changes.append(Change(path, _short(x), _short(y), "added" if x is None else "removed"))
+        elif x.get("sha256") != y.get("sha256"):
+            note = f"{x.get('files')} → {y.get('files')} files, {x.get('bytes')} → {y.get('bytes')} bytes"
+            changes.append(Change(path, x.get("sha256"), y.get("sha256"), note))
+    for name, (x, y) in _pairs(a.get("dvc") or {}, b.get("dvc") or {}).items():
+        changes.append(Change(f"dvc:{name}", x, y, "dvc.lock hash"))
+    return changes
+
+
+def _short(entry: dict | None) -> str | None:
+    return entry.get("sha256") if entry else None
+
+
+def package_changes(pa: dict[str, str], pb: dict[str, str]) -> list[Change]:
+    """Packages added, removed or changed between two {name: version} maps."""
+    changes = []
+    for name in sorted(set(pa) | set(pb), key=str.lower):
+        x, y = pa.get(name), pb.get(name)
+        if x != y:
+            note = "added" if x is None else "removed" if y is None else "changed"
+            changes.append(Change(name, x, y, note))
+    return changes
+
+
+def _environment(a: dict, b: dict) -> list[Change]:
+    la, lb = a.get("lock") or {}, b.get("lock") or {}
+    ia, ib = a.get("image") or {}, b.get("image") or {}
+    changes = package_changes(la.get("packages") or {}, lb.get("packages") or {})
+    if ia.get("base_digest") != ib.get("base_digest"):
+        changes.append(Change("base image", _base(ia), _base(ib), "base digest"))
+    for name, (x, y) in _pairs(la.get("lockfiles") or {}, lb.get("lockfiles") or {}).items():
+        changes.append(Change(f"lockfile {name}", x, y, "sha256"))
+    if la.get("lock_hash") != lb.get("lock_hash"):
+        changes.append(Change("lock hash", la.get("lock_hash"), lb.get("lock_hash")))
+    if ia.get("id") != ib.get("id"):
+        note = "same lock, image rebuilt" if la.get("lock_hash") == lb.get("lock_hash") else "image id"
+        changes.append(Change("image", ia.get("id"), ib.get("id"), note))
+    elif ia.get("repo_digest") and ib.get("repo_digest") and ia["repo_digest"] != ib["repo_digest"]:
+        changes.append(Change("image digest", ia["repo_digest"], ib["repo_digest"], "registry digest"))
+    return changes
+
+
+def _base(image: dict) -> str | None:
+    digest = image.get("base_digest")
+    return f"{image.get('base')}@{digest}" if image.get("base") and digest else digest
+
+
+def _determinism_keys(a: dict, b: dict) -> set[str]:
+    return set((a.get("determinism") or {}).get("env") or {}) | set((b.get("determinism") or {}).get("env") or {})
+
+
+def _seed(a: dict, b: dict) -> list[Change]:
+    changes = []
+    if a.get("seed") != b.get("seed"):
+        changes.append(Change("seed", a.get("seed"), b.get("seed")))
+    da, db = a.get("determinism") or {}, b.get("determinism") or {}
+    if bool(da.get("enabled")) != bool(db.get("enabled")):
+        changes.append(Change("deterministic", bool(da.get("enabled")), bool(db.get("enabled"))))
+    # PYTHONHASHSEED follows the seed, and ENVBUILD_SEED/ENVBUILD_DETERMINISTIC echo the two fields
+    # above: say each change once.
+    ea, eb = dict(da.get("env") or {}), dict(db.get("env") or {})
+    for key in set(ea) | set(eb):
+        echoes_seed = key == "PYTHONHASHSEED" and ea.get(key) == str(a.get("seed")) and eb.get(key) == str(b.get("seed"))
+        if key.startswith("ENVBUILD_") or echoes_seed:
+            ea.pop(key, None), eb.pop(key, None)
+    changes += _dict_changes(ea, eb, prefix="env ")
+    sa, sb = list(da.get("settings") or []), list(db.get("settings") or [])
+    if a.get("seed") != b.get("seed"):
+        sa, sb = _unseeded(sa, a.get("seed")), _unseeded(sb, b.get("seed"))
+    if sorted(sa) != sorted(sb):
+        changes.append(Change("settings", ", ".join(sorted(set(sa) - set(sb))) or None,
+                              ", ".join(sorted(set(sb) - set(sa))) or None, "applied in process"))
+    return changes
+
+
+def _unseeded(settings: list[str], seed: Any) -> list[str]:
+    """Settings with the seed value taken out ("random.seed(7)" → "random.seed(<seed>)")."""
+    return [re.sub(rf"\b{re.escape(str(seed))}\b", "<seed>", s) for s in settings]
+
+
+def _command(a: dict, b: dict) -> list[Change]:
+    changes = []
+    if list(a.get("command") or []) != list(b.get("command") or []):
+        changes.append(Change("command", " ".join(a.get("command") or []), " ".join(b.get("command") or [])))
+    pa, pb = dict(a.get("params") or {}), dict(b.get("params") or {})
+    # A param that only echoes the run's seed is the seed's change, not a param's.
+    for key in [k for k in set(pa) & set(pb) if pa[k] == a.get("seed") and pb[k] == b.get("seed")]:
+        del pa[key], pb[key]
+    changes += _dict_changes(pa, pb, prefix="param ")
+    skip = _determinism_keys(a, b)
+    ea = {k: v for k, v in (a.get("env") or {}).items() if k not in skip and not _PER_RUN_ENV.match(k)}
+    eb = {k: v for k, v in (b.get("env") or {}).items() if k not in skip and not _PER_RUN_ENV.match(k)}
+    changes += _dict_changes(ea, eb, prefix="env ")
+    for key in ("network", "gpus"):
+        if a.get(key) != b.get(key):
+            changes.append(Change(key, a.get(key), b.get(key)))
+    return changes
+
+
+def _host(record: dict) -> dict[str, Any]:
+    host = record.get("host") or {}
+    return {k: host.get(k) for k in _HOST_KEYS}
+
+
+# --- shared helpers ---------------------------------------------------------------------
+
+
+def _pairs(x: dict, y: dict) -> dict[str, tuple[Any, Any]]:
+    return {k: (x.get(k), y.get(k)) for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)}
+
+
+def _dict_changes(x: dict, y: dict, prefix: str = "") -> list[Change]:
+    out = []
+    for key, (p, q) in _pairs(x, y).items():
+        note = "added" if key not in x else "removed" if key not in y else "changed"
+        out.append(Change(f"{prefix}{key}", p, q, note))
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def metric_deltas(a: dict, b: dict) -> list[MetricDelta]:
+    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
+    out = []
+    for name in sorted(set(ma) | set(mb)):
+        x, y = _number(ma.get(name)), _number(mb.get(name))
+        delta = y - x if x is not None and y is not None and math.isfinite(x) and math.isfinite(y) else None
+        out.append(MetricDelta(name, x, y, delta))
+    return out
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def render(diff: Diff, console: Any) -> None:
+    """The human report: one block per cause, identical ones said in one line."""
+    from rich.table import Table
+
+    console.print(f"[bold]envbuild diff[/] {diff.a} → {diff.b}")
+    differs = diff.causes
+    console.print("differs in: " + (", ".join(CAUSES[c].lower() for c in differs) if differs else "nothing"))
+    for s in diff.sections:
+        if s.identical:
+            console.print(f"[green]✓ {s.title}: identical[/]")
+            continue
+        table = Table(title=f"✗ {s.title}", title_justify="left", title_style="bold red")
+        for col in ("what", diff.a, diff.b, "note"):
+            table.add_column(col, overflow="fold")
+        for c in s.changes:
+            table.add_row(_cell(c.what), _cell(c.a), _cell(c.b), _cell(c.note))
+        console.print(table)
+    if diff.metrics:
+        table = Table(title="Metrics", title_justify="left", title_style="bold")
+        for col in ("metric", diff.a, diff.b, "delta"):
+            table.add_column(col, justify="right" if col != "metric" else "left")
+        for m in diff.metrics:
+            table.add_row(m.name, _cell(m.a), _cell(m.b), "" if m.delta is None else f"{m.delta:+.6g}")
+        console.print(table)
+
+
+def _cell(value: Any) -> str:
+    from rich.markup import escape
+
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return escape(str(value))

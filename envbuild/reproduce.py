@@ -1,0 +1,359 @@
+"""Run a recorded run again from its record and say whether its metrics came back.
+
+The ingredients come from the record, each checked before anything runs:
+- data: every recorded checksum against the data in the project now (a change stops it, exit 2,
+  unless allow_data_drift);
+- code: the recorded commit, checked out in a temporary git worktree under
+  `<project>/.envbuild/reproduce/`, with the saved `code.diff` applied when the run was dirty;
+- image: the recorded image id when the engine has it, else its registry digest pulled, else rebuilt
+  from the lock copies saved in the run dir (the rebuilt lock hash must equal the recorded one).
+
+How the worktree sees the data: data and outputs usually live in the project directory but not in git,
+so each recorded data path is hard-linked from the project into the worktree (copied where a hard link
+cannot be made, e.g. across file systems). The worktree is inside the project, so links are the norm
+and no data is copied; the new run checksums the linked data like any run, so its record shows
+what it read.
+
+The new run is an ordinary run of the worktree; afterwards its run dir is moved into the original
+project's runs, its record gets `reproduces` = the original id, and the files it wrote under the
+spec's outputs are kept in `<run dir>/outputs/`, so the reproduced model is at hand.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from envbuild.errors import EXIT_USAGE, EnvbuildError
+
+WORKTREES = "reproduce"  # under <project>/.envbuild/
+
+
+@dataclass
+class MetricCheck:
+    name: str
+    original: float | None
+    new: float | None
+    delta: float | None
+    tolerance: float
+    ok: bool
+
+
+@dataclass
+class Tolerance:
+    rtol: float = 1e-5
+    atol: float = 1e-8
+    per_metric: dict[str, float] = field(default_factory=dict)  # absolute, by metric name
+
+    def allowed(self, name: str, original: float) -> float:
+        if name in self.per_metric:
+            return self.per_metric[name]
+        return self.atol + self.rtol * abs(original)
+
+
+@dataclass
+class Reproduction:
+    original: str
+    new: str | None
+    reproduced: bool
+    exit_code: int | None  # the new run's
+    original_exit_code: int | None
+    image: str  # what ran
+    image_source: str  # "local" | "pulled" | "rebuilt"
+    data_drift: list[str]
+    metrics: list[MetricCheck]
+    outputs_identical: bool | None  # every output byte-identical (None: no outputs recorded)
+    run_dir: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_metric_tolerances(items: list[str]) -> dict[str, float]:
+    """`["loss=0.01", "acc=0.001"]` → {"loss": 0.01, "acc": 0.001}."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            tol = float(value)
+        except ValueError:
+            tol = -1.0
+        if not sep or not name.strip() or not math.isfinite(tol) or tol < 0:
+            raise EnvbuildError(f"--metric {item!r}: expected NAME=TOL with TOL a number >= 0, e.g. --metric loss=0.01")
+        out[name.strip()] = tol
+    return out
+
+
+def compare_metrics(original: dict[str, Any], new: dict[str, Any], tol: Tolerance) -> list[MetricCheck]:
+    """Every numeric metric of the original run, checked against the new run's."""
+    checks = []
+    for name in sorted(original):
+        x, y = _num(original[name]), _num(new.get(name))
+        if x is None:
+            continue  # not a number: nothing to compare
+        allowed = tol.allowed(name, x) if math.isfinite(x) else 0.0
+        if y is None:
+            checks.append(MetricCheck(name, x, None, None, allowed, False))
+            continue
+        if math.isnan(x) or math.isnan(y) or math.isinf(x) or math.isinf(y):
+            same = (math.isnan(x) and math.isnan(y)) or x == y
+            checks.append(MetricCheck(name, x, y, None, allowed, same))
+            continue
+        delta = y - x
+        checks.append(MetricCheck(name, x, y, delta, allowed, abs(delta) <= allowed))
+    return checks
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+# --- ingredients -----------------------------------------------------------------------------
+
+
+def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
+    """Recorded data paths whose content is not what the run read (missing paths included)."""
+    from envbuild import provenance
+
+    entries = record.get("data") or []
+    missing = [e["path"] for e in entries if not (Path(root) / e["path"]).exists()]
+    present = [e for e in entries if e["path"] not in missing]
+    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present])
+    changed = [e["path"] for e, n in zip(present, now) if n["sha256"] != e.get("sha256")]
+    return changed + [f"{p} (missing)" for p in missing]
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise EnvbuildError(f"git {args[0]} failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+    return proc
+
+
+def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str, Path | None]:
+    """The recorded commit (present in the repository) and the saved diff file when the run was dirty."""
+    from envbuild.fsutil import sha256_file
+
+    code, rid = record.get("code") or {}, record.get("id")
+    commit = code.get("commit")
+    if not commit:
+        raise EnvbuildError(f"run {rid} recorded no git commit (the project was not a git repository); "
+                            "it cannot be checked out again", EXIT_USAGE)
+    if git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
+        raise EnvbuildError(f"commit {commit} of run {rid} is not in the repository at {root}; "
+                            "fetch it (git fetch --all) and try again", EXIT_USAGE)
+    if not code.get("dirty"):
+        return commit, None
+    diff = run_dir / (code.get("diff_file") or "code.diff")
+    if not diff.is_file():
+        raise EnvbuildError(f"run {rid} was dirty but its uncommitted diff {diff} is missing", EXIT_USAGE)
+    if code.get("diff_sha256") and sha256_file(diff) != code["diff_sha256"]:
+        raise EnvbuildError(f"{diff}: sha256 differs from the record's diff_sha256; the saved diff was changed",
+                            EXIT_USAGE)
+    return commit, diff
+
+
+def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | None) -> tuple[Path, Path]:
+    """(worktree, the project dir in it): a detached worktree of `commit` under .envbuild/reproduce/,
+    the saved diff applied (its paths are relative to the repository's top), data linked in."""
+    base = Path(root) / ".envbuild" / WORKTREES
+    base.mkdir(parents=True, exist_ok=True)
+    (base / ".gitignore").write_text("*\n")  # never shows up in the project's git status
+    prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()  # project below the repo's top
+    path = base / f"{record.get('id')}-{secrets.token_hex(3)}"
+    git(root, "worktree", "add", "--detach", "--quiet", str(path), commit)
+    if diff is not None and diff.stat().st_size:
+        proc = git(path, "apply", "--whitespace=nowarn", str(diff.resolve()), check=False)
+        if proc.returncode != 0:
+            remove_worktree(root, path)
+            raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {proc.stderr.strip()}", EXIT_USAGE)
+    project = path / prefix
+    for entry in record.get("data") or []:
+        link_tree(Path(root) / entry["path"], project / entry["path"])
+    return path, project
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Hard-link a file or directory tree (copy where linking fails); replaces what git put there."""
+    if dst.is_symlink() or dst.is_file():
+        dst.unlink()
+    elif dst.is_dir():
+        shutil.rmtree(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=link, symlinks=True)
+    else:
+        link(str(src), str(dst))
+
+
+def remove_worktree(root: Path, path: Path) -> None:
+    git(root, "worktree", "remove", "--force", str(path), check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    git(root, "worktree", "prune", check=False)
+
+
+def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
+                 say: Callable[[str], None]) -> tuple[str, str]:
+    """(reference to run, how it was had): local id, else pulled digest, else rebuilt from the lock copies."""
+    from envbuild import engine
+    from envbuild.lockfile import ENVBUILD_LOCK, read_lock
+
+    image, rid = record.get("image") or {}, record.get("id")
+    if image.get("id") and engine.image_exists(image["id"]):
+        return image["id"], "local"
+    why = [f"id {image.get('id')} is not in the local engine"]
+    digest = image.get("repo_digest")
+    if digest:
+        say(f"pulling {digest}")
+        proc = engine.docker("pull", "--quiet", digest, check=False)
+        if proc.returncode == 0:
+            return digest, "pulled"
+        why.append(f"{digest} cannot be pulled ({(proc.stderr or b'').decode(errors='replace').strip()[-200:]})")
+    else:
+        why.append("no registry digest was recorded (the image was never pushed)")
+    lock_dir = run_dir / "lock"
+    if (lock_dir / ENVBUILD_LOCK).is_file():
+        restore_lock_copies(run_dir, worktree, overwrite=True)
+        lock = read_lock(worktree)
+        recorded = (record.get("lock") or {}).get("lock_hash") or image.get("lock_hash")
+        if lock is None or lock.lock_hash != recorded:
+            raise EnvbuildError(
+                f"image {image.get('ref')} of run {rid}: the lock copy in {lock_dir} has hash "
+                f"{lock.lock_hash if lock else None}, the record says {recorded}; it cannot be rebuilt", EXIT_USAGE)
+        say(f"rebuilding image {image.get('ref')} from the recorded lock {recorded[:12]}")
+        return build_image(worktree, lock), "rebuilt"
+    why.append(f"no lock copies in {lock_dir} to rebuild it from")
+    raise EnvbuildError(f"image {image.get('ref')} of run {rid} cannot be had: " + "; ".join(why), EXIT_USAGE)
+
+
+def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> None:
+    """Put the lockfiles saved with the run into the worktree (all, or only those it lacks)."""
+    lock_dir = run_dir / "lock"
+    for f in sorted(lock_dir.iterdir()) if lock_dir.is_dir() else []:
+        if f.is_file() and (overwrite or not (project / f.name).exists()):
+            shutil.copy2(f, project / f.name)
+
+
+def build_image(worktree: Path, lock: Any) -> str:
+    from envbuild import image
+    from envbuild.spec import load_spec
+
+    return image.ensure_image(load_spec(worktree), lock)
+
+
+# --- the whole thing ----------------------------------------------------------------------------
+
+
+def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = False, keep: bool = False,
+              quiet: bool = False, say: Callable[[str], None] = lambda m: None) -> Reproduction:
+    """Reproduce run `ref` of the project at `root`. Raises EnvbuildError (exit 2) for a missing ingredient."""
+    from envbuild import store
+
+    root = Path(root).resolve()
+    run_dir, record = store.load_run(root, ref)
+    rid = record["id"]
+    drift = data_drift(root, record)
+    if drift and not allow_data_drift:
+        raise EnvbuildError(f"data changed since run {rid}: {', '.join(drift)}; restore it, or pass "
+                            "--allow-data-drift to run anyway", EXIT_USAGE)
+    if drift:
+        say(f"[yellow]data changed since run {rid}: {', '.join(drift)}; running anyway (--allow-data-drift)[/]")
+    commit, diff = require_code(root, record, run_dir)
+    worktree, project = make_worktree(root, record, commit, diff)
+    try:
+        restore_lock_copies(run_dir, project, overwrite=False)  # lockfiles never committed: the record's
+        image_ref, source = obtain_image(record, run_dir, project, say)
+        say(f"reproducing {rid}: commit {commit[:12]}{' + code.diff' if diff else ''}, image {image_ref} ({source}), "
+            f"seed {record.get('seed')}")
+        new_dir, new = launch(project, record, image_ref, rid, quiet=quiet, say=say)
+        new_dir = adopt(root, project, new_dir, new, rid)
+    finally:
+        if keep:
+            say(f"worktree kept at {worktree}")
+        else:
+            remove_worktree(root, worktree)
+    checks = compare_metrics(record.get("metrics") or {}, new.get("metrics") or {}, tol)
+    ok = new.get("exit_code") == record.get("exit_code") and all(c.ok for c in checks)
+    return Reproduction(rid, new.get("id"), ok, new.get("exit_code"), record.get("exit_code"), image_ref, source,
+                        drift, checks, outputs_identical(record, new), str(new_dir))
+
+
+def outputs_identical(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    oa = {o["path"]: o.get("sha256") for o in a.get("outputs") or []}
+    ob = {o["path"]: o.get("sha256") for o in b.get("outputs") or []}
+    return None if not oa else oa == ob
+
+
+def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: str, *, quiet: bool,
+           say: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    """One ordinary run of the worktree, in `image_ref`, with the recorded command, seed and settings.
+
+    The spec at the recorded commit brings its own env, data, outputs and determinism switch; the
+    recorded container env is passed again on top (values the runner sets itself are left to it),
+    so variables given with `envbuild run --env` come back too. Redacted secrets are taken from
+    this shell's environment when set there.
+    """
+    import sys
+
+    from envbuild import runner
+    from envbuild.provenance import REDACTED
+
+    skip = set((record.get("determinism") or {}).get("env") or {})
+    env = {}
+    for name, value in (record.get("env") or {}).items():
+        if name in skip or name.startswith("ENVBUILD_") or name in ("HOME", "PYTHONUNBUFFERED"):
+            continue
+        if value == REDACTED:
+            if name in os.environ:
+                env[name] = os.environ[name]
+            else:
+                say(f"note: {name} was redacted in the record and is not set here; the run gets none")
+            continue
+        env[name] = value
+    req = runner.RunRequest(
+        command=list(record.get("command") or []),
+        seed=record.get("seed"),
+        gpus=record.get("gpus"),
+        network=record.get("network"),
+        env=env,
+        image=image_ref,
+        stdout=sys.stderr.buffer if quiet else None,  # with --json, stdout holds only the JSON
+    )
+    return runner.run(project, req, reproduces=original_id)
+
+
+def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
+    """Move the new run into the original project's runs, link it to the original, keep its outputs."""
+    from envbuild import store
+    from envbuild.fsutil import atomic_write_json
+    from envbuild.spec import load_spec
+
+    dest = Path(store.runs_dir(root)) / new_dir.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(new_dir), str(dest))
+    for rel in load_spec(worktree).outputs:
+        src = worktree / rel
+        if src.exists():
+            target = dest / "outputs" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    new["reproduces"] = original_id
+    new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
+    atomic_write_json(dest / "record.json", new)
+    return dest

@@ -1,0 +1,83 @@
+"""One check for CI: the lock is fresh, its image is here and was built from it, and (optionally)
+a recorded run reproduces within tolerance."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_lock(root: Path) -> tuple[Check, Any, Any]:
+    """(check, spec, lock): the lock exists and is fresh against the spec, without resolving."""
+    from envbuild.errors import EnvbuildError
+    from envbuild.lockfile import read_lock
+    from envbuild.spec import load_spec
+
+    spec = load_spec(root)
+    lock = read_lock(spec.root)
+    if lock is None:
+        return Check("lock", False, "no envbuild.lock; run envbuild lock"), spec, None
+    try:
+        stale = lock_staleness(spec, lock)
+    except EnvbuildError as e:
+        return Check("lock", False, str(e)), spec, lock
+    if stale:
+        return Check("lock", False, f"stale: {stale}; run envbuild lock"), spec, lock
+    return Check("lock", True, f"fresh (lock hash {lock.lock_hash[:12]})"), spec, lock
+
+
+def lock_staleness(spec: Any, lock: Any) -> str | None:
+    """What changed since the lock was written ("; "-joined), or None when fresh: the check of
+    `envbuild lock --check`, so CI and the lock command never disagree. Nothing is resolved."""
+    from envbuild.lockfile import stale_reasons
+
+    return "; ".join(stale_reasons(spec, lock)) or None
+
+
+def check_image(spec: Any, lock: Any) -> Check:
+    """The image named by the lock hash is in the engine and its label carries that lock hash."""
+    from envbuild import image
+
+    ref = image.image_ref(spec, lock)
+    info = image.inspect(ref)
+    if info is None:
+        return Check("image", False, f"{ref} is not built; run envbuild build")
+    labelled = info.labels.get(image.LABEL_LOCK_HASH)
+    if labelled != lock.lock_hash:
+        return Check("image", False, f"{ref} carries lock hash {labelled}, the lock's is {lock.lock_hash}; "
+                                     "run envbuild build")
+    return Check("image", True, f"{ref} built from lock {lock.lock_hash[:12]}")
+
+
+def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str], None] = lambda m: None,
+           quiet: bool = False) -> list[Check]:
+    """Every check, in order; the image check needs a lock, the reproduction a good image."""
+    from envbuild.errors import EnvbuildError
+    from envbuild.reproduce import reproduce
+
+    lock_check, spec, lock = check_lock(root)
+    checks = [lock_check]
+    checks.append(check_image(spec, lock) if lock is not None else Check("image", False, "no lock to name an image"))
+    if reproduce_run:
+        try:
+            r = reproduce(root, reproduce_run, tol, quiet=quiet, say=say)
+            bad = [c.name for c in r.metrics if not c.ok]
+            detail = (f"run {r.new} reproduces {r.original}" if r.reproduced else
+                      f"run {r.new} does not reproduce {r.original}: " +
+                      (f"outside tolerance: {', '.join(bad)}" if bad else f"exit code {r.exit_code}"))
+            checks.append(Check("reproduce", r.reproduced, detail))
+        except EnvbuildError as e:
+            checks.append(Check("reproduce", False, str(e)))
+    return checks
+
+
+def to_dict(checks: list[Check]) -> dict[str, Any]:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}

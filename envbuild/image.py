@@ -25,7 +25,7 @@ from typing import Any, Callable
 from envbuild import __version__, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
-from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock, staleness
 from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
@@ -45,30 +45,10 @@ LABEL_VERSION = "dev.envbuild.version"
 # --- the lock the build trusts ---------------------------------------------------------
 
 
-def lockfile_mismatch(root: Path, lock: EnvLock) -> str | None:
-    """Why a lockfile on disk is not the one envbuild.lock governs, or None."""
-    for name, recorded in sorted(lock.lockfiles.items()):
-        path = Path(root) / name
-        if not path.is_file():
-            return f"{name} is missing"
-        actual = sha256_file(path)
-        if actual != recorded:
-            return f"{name} changed since envbuild.lock was written (sha256 {actual[:12]}, recorded {recorded[:12]})"
-    return None
-
-
-def inputs_changed(spec: Spec, lock: EnvLock) -> str | None:
-    """HOOK for the lock issue: which lock input (dependencies, base tag, python...) changed, or None.
-
-    MERGE: call the lock issue's inputs-hash check here (its `lockfile` staleness function).
-    """
-    return None
-
-
 def require_fresh_lock(spec: Spec) -> EnvLock:
     """The project's envbuild.lock, refused (exit 2, "run envbuild lock") when missing or stale."""
     lock = require_lock(spec.root)
-    why = lockfile_mismatch(spec.root, lock) or inputs_changed(spec, lock)
+    why = staleness(spec, lock)
     if why:
         raise EnvbuildError(f"{spec.root / 'envbuild.lock'} is stale: {why}; run envbuild lock")
     return lock

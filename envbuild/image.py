@@ -216,7 +216,7 @@ class BuildResult:
 
 
 def _tmp_root() -> Path:
-    from envbuild.wheelhouse import cache_dir
+    from envbuild.fsutil import cache_dir
 
     d = cache_dir() / "tmp"  # beside the wheel cache, so wheels hard-link into the context
     d.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import atomic_write_json, sha256_file
+from envbuild.fsutil import atomic_write_json, cache_dir, sha256_file
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
@@ -84,10 +84,6 @@ class Wheelhouse:
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild")
 
 
 def wheels_dir() -> Path:

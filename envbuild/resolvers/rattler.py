@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from envbuild.fsutil import cache_dir
 from envbuild.resolvers import ResolutionError, ResolverInfo
 from envbuild.resolvers.conda_env import SUBDIRS, CondaEnv, read_environment
 
@@ -48,7 +49,7 @@ def _solve(channels: Sequence[str], specs: Sequence[str], subdir: str) -> list[A
     from rattler.exceptions import (FetchRepoDataError, GatewayError, InvalidChannelError, InvalidMatchSpecError,
                                     IoError, SolverError)
 
-    cache = Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild") / "rattler"
+    cache = cache_dir() / "rattler"
     gateway = rattler.Gateway(cache_dir=cache)
     virtual = _virtual_packages(subdir)
     try:

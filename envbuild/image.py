@@ -3,7 +3,8 @@
 The tag is `envbuild/<project>:<first 12 hex of the lock hash>`, so an image that exists is up
 to date by construction and `envbuild build` does nothing. Code is mounted at run time; only
 `bake_code` copies it in (tag suffix `-code-<tree hash>`). The build context is assembled in a
-temporary directory from the lock, the verified wheelhouse and the runtime; `docker build
+temporary directory from the lock, the verified wheelhouse, the verified .debs of
+system-packages.lock (envbuild/debs.py) and the runtime; `docker build
 --network none` installs from it, so no build step can reach the network.
 """
 
@@ -59,9 +60,6 @@ def refuse_unsupported(spec: Spec, lock: EnvLock) -> None:
     if spec.conda is not None or CONDA_LOCK in lock.lockfiles:
         raise EnvbuildError(f"{spec.source}: conda environments are not yet supported by envbuild build; "
                             "use pip dependencies for now")
-    if spec.system_packages:
-        raise EnvbuildError(f"{spec.source}: system-packages are not yet supported by envbuild build (builds have "
-                            "no network for apt); put them in a base image and set base = \"...@sha256:...\"")
     if REQUIREMENTS_LOCK not in lock.lockfiles:
         raise EnvbuildError(f"{spec.root / 'envbuild.lock'} governs no {REQUIREMENTS_LOCK}; run envbuild lock")
 
@@ -149,10 +147,13 @@ def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: boo
     code = ""
     if bake_code:
         code = "# The project's code, baked in for shipping (--bake-code).\nCOPY --chown=envbuild:envbuild code/ /workspace/\n"
+    from envbuild.debs import dockerfile_step
+
     label_text = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels(spec, lock, tag).items()))
     return Template(TEMPLATE.read_text()).substitute(
         envbuild_version=__version__, lock_hash=lock.lock_hash, tag=tag, base=lock.base.pinned,
         python=lock.python, venv=venv, path=path, tf32=tf32, code=code, labels=label_text,
+        system_packages=dockerfile_step(lock),
     )
 
 
@@ -198,7 +199,7 @@ class BuildResult:
 
 
 def _tmp_root() -> Path:
-    from envbuild.wheelhouse import cache_dir
+    from envbuild.fsutil import cache_dir
 
     d = cache_dir() / "tmp"  # beside the wheel cache, so wheels hard-link into the context
     d.mkdir(parents=True, exist_ok=True)
@@ -227,8 +228,8 @@ def _ensure_base(lock: EnvLock) -> dict[str, str]:
 
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
           no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the image unless its tag exists; wheelhouse first, so a bad wheel stops before docker runs."""
-    from envbuild import wheelhouse
+    """Build the image unless its tag exists; wheels and .debs first, so a bad file stops before docker runs."""
+    from envbuild import debs, wheelhouse
 
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     facts = inspect(ref)
@@ -238,6 +239,10 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     say = log or (lambda _m: None)
     house = wheelhouse.ensure(spec.root / REQUIREMENTS_LOCK, _target(lock), progress=say)
     say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+    debset = None
+    if lock.system_packages:
+        debset = debs.ensure(spec.root, _target(lock).platform, progress=say)
+        say(f"system packages: {len(debset.downloaded)} downloaded, {len(debset.cached)} from the cache")
     base_env = _ensure_base(lock)
     dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
     with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
@@ -245,6 +250,8 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         (ctx / "Dockerfile").write_text(dockerfile)
         shutil.copy2(spec.root / REQUIREMENTS_LOCK, ctx / REQUIREMENTS_LOCK)
         wheelhouse.link_into(house, ctx / "wheels")
+        if debset is not None:
+            debs.add_to_context(debset, ctx)
         shutil.copytree(RUNTIME_SITE, ctx / "site", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (ctx / "zz-envbuild.pth").write_text(pth_text(lock.python, team_base=team_base))
         if bake_code:
@@ -253,7 +260,8 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     facts = inspect(ref)
     if facts is None:
         raise EnvbuildError(f"docker build finished but {ref} is not in the engine", EXIT_FAILURE)
-    return BuildResult(ref, False, facts.id, house.downloaded, house.cached)
+    return BuildResult(ref, False, facts.id, house.downloaded + (debset.downloaded if debset else []),
+                       house.cached + (debset.cached if debset else []))
 
 
 def _copy_code(spec: Spec, dest: Path) -> None:

@@ -15,15 +15,14 @@ itself. Every cached file is re-hashed before it goes into a build: a changed by
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_file
 
@@ -86,12 +85,8 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ENVBUILD_CACHE_DIR") or Path.home() / ".cache" / "envbuild")
-
-
 def wheels_dir() -> Path:
-    return cache_dir() / "wheels"
+    return artifacts.kind_dir("wheels")
 
 
 def parse_requirements_lock(path: Path) -> list[Pin]:
@@ -124,13 +119,7 @@ def _chosen_file(target: Target, pin: Pin) -> Path:
 
 def verify(wheel: Wheel) -> None:
     """Refuse a cached artifact whose bytes are not the ones the lock names."""
-    actual = sha256_file(wheel.path)
-    if actual != wheel.sha256:
-        raise EnvbuildError(
-            f"{wheel.path}: sha256 is {actual} but requirements.lock expects {wheel.sha256} for {wheel.pin}; "
-            f"the cached file was changed: delete {wheel.path.parent} and build again",
-            EXIT_FAILURE,
-        )
+    artifacts.verify(wheel.path, wheel.sha256, "requirements.lock", str(wheel.pin))
 
 
 def _cached(target: Target, pin: Pin) -> Wheel | None:
@@ -202,9 +191,7 @@ def _download(pins: list[Pin], target: Target) -> list[Wheel]:
                     f"{f.name}: downloaded sha256 is {sha} but requirements.lock allows only "
                     f"{', '.join(sorted(pin.hashes))} for {pin}; the index served a substituted file",
                     EXIT_FAILURE)
-            final = wheels_dir() / sha / f.name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, final)
+            final = artifacts.store("wheels", f, sha)
             atomic_write_json(_chosen_file(target, pin), {"sha256": sha, "filename": f.name})
             wheels.append(Wheel(pin, sha, final))
         if by_name:
@@ -229,10 +216,5 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:
-    """Put the wheels into a build context: hard links from the cache, copies across filesystems."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for w in house.wheels:
-        try:
-            os.link(w.path, dest / w.filename)
-        except OSError:
-            shutil.copy2(w.path, dest / w.filename)
+    """Put the wheels into a build context (hard links from the cache)."""
+    artifacts.link_into((w.path for w in house.wheels), dest)

@@ -87,11 +87,8 @@ def test_missing_or_stale_lock_is_refused(tmp_path: Path) -> None:
         image.require_fresh_lock(load_spec(tmp_path))
 
 
-def test_conda_and_system_packages_are_refused_clearly(tmp_path: Path) -> None:
+def test_conda_is_refused_clearly(tmp_path: Path) -> None:
     lock = _fake_project(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[tool.envbuild]\nname = "demo"\nsystem-packages = ["git"]\n')
-    with pytest.raises(EnvbuildError, match="system-packages are not yet supported"):
-        image.refuse_unsupported(load_spec(tmp_path), lock)
     lock.lockfiles["conda-lock.yml"] = "0" * 64
     with pytest.raises(EnvbuildError, match="conda environments are not yet supported"):
         image.refuse_unsupported(load_spec(tmp_path), lock)

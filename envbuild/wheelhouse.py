@@ -118,7 +118,7 @@ def _chosen_file(target: Target, pin: Pin) -> Path:
 
 
 def verify(wheel: Wheel) -> None:
-    """Refuse a cached artifact whose bytes are not the ones the lock names."""
+    """Refuse a cached wheel whose bytes are not the ones requirements.lock names."""
     artifacts.verify(wheel.path, wheel.sha256, "requirements.lock", str(wheel.pin))
 
 
@@ -137,7 +137,11 @@ def _cached(target: Target, pin: Pin) -> Wheel | None:
 
 def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelhouse:
     """Every locked artifact for `target`, verified, in the cache; downloads only what is missing."""
-    pins = parse_requirements_lock(requirements_lock)
+    return ensure_pins(parse_requirements_lock(requirements_lock), target, progress=progress)
+
+
+def ensure_pins(pins: list[Pin], target: Target, *, progress=None) -> Wheelhouse:
+    """`ensure` for pins from any lock (requirements.lock, conda-lock.yml's pip entries)."""
     house = Wheelhouse([])
     missing = []
     for pin in pins:
@@ -158,6 +162,11 @@ def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelho
     return house
 
 
+def requirement_line(pin: Pin) -> str:
+    """`name==version --hash=sha256:...`: one line of a hashed requirements file."""
+    return f"{pin} " + " ".join(f"--hash=sha256:{h}" for h in sorted(pin.hashes)) + "\n"
+
+
 def pip_download_args(target: Target, dest: Path, requirements: Path) -> list[str]:
     args = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary", ":all:",
             "--disable-pip-version-check", "--no-input", "-d", str(dest), "-r", str(requirements),
@@ -173,8 +182,7 @@ def _download(pins: list[Pin], target: Target) -> list[Wheel]:
     # Same filesystem as the cache, so finished files move in with a rename.
     with tempfile.TemporaryDirectory(prefix="download-", dir=wheels_dir()) as tmp:
         reqs = Path(tmp) / "requirements.txt"
-        reqs.write_text("".join(f"{p} " + " ".join(f"--hash=sha256:{h}" for h in sorted(p.hashes)) + "\n"
-                                for p in pins))
+        reqs.write_text("".join(map(requirement_line, pins)))
         dest = Path(tmp) / "dl"
         proc = subprocess.run(pip_download_args(target, dest, reqs), capture_output=True, text=True)
         if proc.returncode != 0:

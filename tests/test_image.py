@@ -87,10 +87,10 @@ def test_missing_or_stale_lock_is_refused(tmp_path: Path) -> None:
         image.require_fresh_lock(load_spec(tmp_path))
 
 
-def test_conda_is_refused_clearly(tmp_path: Path) -> None:
+def test_empty_locks_are_refused_clearly(tmp_path: Path) -> None:
     lock = _fake_project(tmp_path)
-    lock.lockfiles["conda-lock.yml"] = "0" * 64
-    with pytest.raises(EnvbuildError, match="conda environments are not yet supported"):
+    lock.lockfiles.pop("requirements.lock")
+    with pytest.raises(EnvbuildError, match="governs neither requirements.lock nor conda-lock.yml; run envbuild lock"):
         image.refuse_unsupported(load_spec(tmp_path), lock)
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
+from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import cache_dir
 from envbuild.lockfile import CONDA_LOCK, CONDA_SUBDIRS, CondaPackage, read_conda_lock
-from envbuild.wheelhouse import Pin, Target, Wheelhouse, canonical, ensure_pins, link_files, requirement_line, \
-    verify_cached
+from envbuild.wheelhouse import Pin, Target, Wheelhouse, canonical, ensure_pins, requirement_line
 
 PREFIX = "/opt/conda"
 CONTEXT_DIR = "conda"  # the staged prefix, in the build context
@@ -157,7 +157,7 @@ def ensure(root: Path, platform: str, *, progress: Callable[[str], None] | None 
             out.downloaded.append(describe(pkg))
         else:
             out.cached.append(describe(pkg))
-        verify_cached(path, str(pkg.sha256), CONDA_LOCK, describe(pkg))  # cached ones too
+        artifacts.verify(path, str(pkg.sha256), CONDA_LOCK, describe(pkg))  # cached ones too
         out.files.append(CondaFile(pkg, path))
     if lock.pip:
         assert lock.python is not None
@@ -182,7 +182,7 @@ def stage(cset: CondaSet, context: Path, *, pth: str) -> None:
         site.mkdir(parents=True, exist_ok=True)
         (site / "zz-envbuild.pth").write_text(pth)
     if cset.wheels is not None:
-        link_files([w.path for w in cset.wheels.wheels], context / WHEELS_DIR)
+        artifacts.link_into([w.path for w in cset.wheels.wheels], context / WHEELS_DIR)
         (context / PIP_LOCK).write_text("".join(map(requirement_line, cset.lock.pip)))
 
 

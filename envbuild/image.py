@@ -3,7 +3,8 @@
 The tag is `envbuild/<project>:<first 12 hex of the lock hash>`, so an image that exists is up
 to date by construction and `envbuild build` does nothing. Code is mounted at run time; only
 `bake_code` copies it in (tag suffix `-code-<tree hash>`). The build context is assembled in a
-temporary directory from the lock, the verified wheelhouse and the runtime; `docker build
+temporary directory from the lock, the verified wheelhouse, the verified .debs of
+system-packages.lock (envbuild/debs.py) and the runtime; `docker build
 --network none` installs from it, so no build step can reach the network.
 """
 
@@ -57,9 +58,6 @@ def require_fresh_lock(spec: Spec) -> EnvLock:
 
 def refuse_unsupported(spec: Spec, lock: EnvLock) -> None:
     """Parts of a spec that builds cannot install yet: say so instead of building something else."""
-    if spec.system_packages:
-        raise EnvbuildError(f"{spec.source}: system-packages are not yet supported by envbuild build (builds have "
-                            "no network for apt); put them in a base image and set base = \"...@sha256:...\"")
     if REQUIREMENTS_LOCK not in lock.lockfiles and CONDA_LOCK not in lock.lockfiles:
         raise EnvbuildError(f"{spec.root / 'envbuild.lock'} governs neither {REQUIREMENTS_LOCK} nor {CONDA_LOCK}; "
                             "run envbuild lock")
@@ -165,12 +163,15 @@ def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: boo
     code = ""
     if bake_code:
         code = "# The project's code, baked in for shipping (--bake-code).\nCOPY --chown=envbuild:envbuild code/ /workspace/\n"
+    from envbuild.debs import dockerfile_step
+
     label_text = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels(spec, lock, tag).items()))
     venv_steps = Template(VENV_STEPS.read_text()).substitute(python=lock.python, venv=venv) if uses_pip else ""
     return Template(TEMPLATE.read_text()).substitute(
         envbuild_version=__version__, lock_hash=lock.lock_hash, tag=tag, base=lock.base.pinned,
         venv_steps=venv_steps, conda_steps=builder_steps(conda, lock.python) if conda else "",
         copy_envs=copies, env_vars=env_vars, path=path, tf32=tf32, code=code, labels=label_text,
+        system_packages=dockerfile_step(lock),
     )
 
 
@@ -249,9 +250,9 @@ def _ensure_base(lock: EnvLock) -> dict[str, str]:
 
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
           no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the image unless its tag exists; wheelhouse and conda packages first, so a bad file stops
-    before docker runs."""
-    from envbuild import condapkgs, wheelhouse
+    """Build the image unless its tag exists; wheels, conda packages and .debs first, so a bad file
+    stops before docker runs."""
+    from envbuild import condapkgs, debs, wheelhouse
 
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     facts = inspect(ref)
@@ -268,6 +269,10 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     if CONDA_LOCK in lock.lockfiles:
         conda = condapkgs.ensure(spec.root, target.platform, progress=say)
         say(f"conda packages: {len(conda.downloaded)} downloaded, {len(conda.cached)} from the cache")
+    debset = None
+    if lock.system_packages:
+        debset = debs.ensure(spec.root, target.platform, progress=say)
+        say(f"system packages: {len(debset.downloaded)} downloaded, {len(debset.cached)} from the cache")
     base_env = _ensure_base(lock)
     dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
     with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
@@ -278,6 +283,8 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
             wheelhouse.link_into(house, ctx / "wheels")
         if conda is not None:
             condapkgs.stage(conda, ctx, pth=pth_text(conda.lock.python or lock.python, team_base=team_base))
+        if debset is not None:
+            debs.add_to_context(debset, ctx)
         shutil.copytree(RUNTIME_SITE, ctx / "site", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (ctx / "zz-envbuild.pth").write_text(pth_text(lock.python, team_base=team_base))
         if bake_code:
@@ -286,9 +293,10 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     facts = inspect(ref)
     if facts is None:
         raise EnvbuildError(f"docker build finished but {ref} is not in the engine", EXIT_FAILURE)
-    if conda is not None:
-        house.downloaded += conda.downloaded
-        house.cached += conda.cached
+    for extra in (conda, debset):
+        if extra is not None:
+            house.downloaded += extra.downloaded
+            house.cached += extra.cached
     return BuildResult(ref, False, facts.id, house.downloaded, house.cached)
 
 

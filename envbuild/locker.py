@@ -1,7 +1,7 @@
-"""`envbuild lock`: spec -> requirements.lock, conda-lock.yml, base digest, envbuild.lock.
+"""`envbuild lock`: spec -> requirements.lock, conda-lock.yml, system-packages.lock, base digest, envbuild.lock.
 
 Every file is first written into a temp directory beside the project; only when every part
-(base digest, pip resolve, conda solve) has succeeded are they renamed into place, envbuild.lock
+(base digest, pip resolve, conda solve, apt) has succeeded are they renamed into place, envbuild.lock
 last. A failure therefore leaves every previous lockfile byte-identical.
 """
 
@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, Base, EnvLock, inputs_hash, lock_inputs,
-                               read_lock, stale_reasons)
+from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
+                               inputs_hash, lock_inputs, read_lock, stale_reasons)
 from envbuild.spec import Spec
 
 Step = Callable[[str], None]
@@ -104,12 +104,19 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
 
                     indexes = uv_indexes()  # the pip: section is resolved with uv
 
-        names = [n for n in (REQUIREMENTS_LOCK, CONDA_LOCK) if (work / n).is_file()]
+        system_packages: dict[str, str] = {}
+        if spec.system_packages:
+            from envbuild.debs import lock_system_packages
+
+            system_packages = lock_system_packages(spec, base, previous, upgrade, upgrade_packages,
+                                                   work / SYSTEM_PACKAGES_LOCK, step)
+
+        names = [n for n in (REQUIREMENTS_LOCK, CONDA_LOCK, SYSTEM_PACKAGES_LOCK) if (work / n).is_file()]
         inputs = lock_inputs(spec)
         lock = EnvLock(envbuild=__version__, python=spec.python, platforms=list(spec.platforms),
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
-                       conda_solver=conda_solver, indexes=indexes)
+                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages)
         atomic_write_json(work / ENVBUILD_LOCK, lock.to_dict())
         step("Writing lockfiles")
         for name in names:

@@ -16,8 +16,8 @@ Format version 1:
   "base": {"tag": "...:bookworm", "digest": "sha256:...", "platforms": {"linux/amd64": "sha256:..."},
            "source": "registry"},                             # or "engine": who answered the digest
   "indexes": ["https://.../simple", "local"],                 # credentials stripped, local ones as "local"
-  "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>"},
-  "system_packages": {"<name>": "<version>"}
+  "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>", "system-packages.lock": "<sha256>"},
+  "system_packages": {"<name>": "<version>"}                # every .deb system-packages.lock installs
 }
 
 The inputs are named for people: "dependency list", "requirements file <path>", "groups",
@@ -44,6 +44,7 @@ FORMAT_VERSION = 1
 ENVBUILD_LOCK = "envbuild.lock"
 REQUIREMENTS_LOCK = "requirements.lock"
 CONDA_LOCK = "conda-lock.yml"
+SYSTEM_PACKAGES_LOCK = "system-packages.lock"  # format: envbuild/debs.py
 
 
 @dataclass
@@ -159,7 +160,8 @@ def inputs_hash(inputs: dict[str, str]) -> str:
 
 
 def expected_lockfiles(spec: "Spec") -> list[str]:
-    return ([REQUIREMENTS_LOCK] if spec.uses_pip else []) + ([CONDA_LOCK] if spec.conda is not None else [])
+    return ([REQUIREMENTS_LOCK] if spec.uses_pip else []) + ([CONDA_LOCK] if spec.conda is not None else []) \
+        + ([SYSTEM_PACKAGES_LOCK] if spec.system_packages else [])
 
 
 def stale_reasons(spec: "Spec", lock: EnvLock | None) -> list[str]:

@@ -15,15 +15,14 @@ itself. Every cached file is re-hashed before it goes into a build: a changed by
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, cache_dir, sha256_file
 
@@ -87,7 +86,7 @@ def canonical(name: str) -> str:
 
 
 def wheels_dir() -> Path:
-    return cache_dir() / "wheels"
+    return artifacts.kind_dir("wheels")
 
 
 def parse_requirements_lock(path: Path) -> list[Pin]:
@@ -118,19 +117,9 @@ def _chosen_file(target: Target, pin: Pin) -> Path:
     return wheels_dir() / "chosen" / target.key / f"{pin.name}-{pin.version}.json"
 
 
-def verify_cached(path: Path, expected: str, lockfile: str, what: str) -> None:
-    """Refuse a cached artifact whose bytes are not the ones `lockfile` names (wheels and conda packages)."""
-    actual = sha256_file(path)
-    if actual != expected:
-        raise EnvbuildError(
-            f"{path}: sha256 is {actual} but {lockfile} expects {expected} for {what}; "
-            f"the cached file was changed: delete {path.parent} and build again",
-            EXIT_FAILURE,
-        )
-
-
 def verify(wheel: Wheel) -> None:
-    verify_cached(wheel.path, wheel.sha256, "requirements.lock", str(wheel.pin))
+    """Refuse a cached wheel whose bytes are not the ones requirements.lock names."""
+    artifacts.verify(wheel.path, wheel.sha256, "requirements.lock", str(wheel.pin))
 
 
 def _cached(target: Target, pin: Pin) -> Wheel | None:
@@ -210,9 +199,7 @@ def _download(pins: list[Pin], target: Target) -> list[Wheel]:
                     f"{f.name}: downloaded sha256 is {sha} but requirements.lock allows only "
                     f"{', '.join(sorted(pin.hashes))} for {pin}; the index served a substituted file",
                     EXIT_FAILURE)
-            final = wheels_dir() / sha / f.name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, final)
+            final = artifacts.store("wheels", f, sha)
             atomic_write_json(_chosen_file(target, pin), {"sha256": sha, "filename": f.name})
             wheels.append(Wheel(pin, sha, final))
         if by_name:
@@ -237,15 +224,5 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:
-    """Put the wheels into a build context."""
-    link_files([w.path for w in house.wheels], dest)
-
-
-def link_files(paths: list[Path], dest: Path) -> None:
-    """Cached files into a build context: hard links from the cache, copies across filesystems."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        try:
-            os.link(path, dest / path.name)
-        except OSError:
-            shutil.copy2(path, dest / path.name)
+    """Put the wheels into a build context (hard links from the cache)."""
+    artifacts.link_into((w.path for w in house.wheels), dest)

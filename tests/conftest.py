@@ -63,3 +63,12 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def images():
+    """Tags a test creates, removed afterwards (only ours: other helpers share the engine)."""
+    refs: list[str] = []
+    yield refs
+    if refs:
+        subprocess.run(["docker", "rmi", *refs], capture_output=True, timeout=300)

@@ -29,15 +29,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}
 
 
-@pytest.fixture
-def images():
-    """Tags a test creates, removed afterwards (only ours: other helpers share the engine)."""
-    refs: list[str] = []
-    yield refs
-    if refs:
-        _docker("rmi", *refs)
-
-
 def test_build_without_lock_says_run_envbuild_lock(tmp_path: Path, env: dict[str, str]) -> None:
     write_project(tmp_path, "nolock", ["six"], base="127.0.0.1:5000/envbuild/base:bookworm")
     proc = run_cli("build", cwd=tmp_path, env=env)

@@ -87,12 +87,8 @@ def test_missing_or_stale_lock_is_refused(tmp_path: Path) -> None:
         image.require_fresh_lock(load_spec(tmp_path))
 
 
-def test_system_packages_and_empty_locks_are_refused_clearly(tmp_path: Path) -> None:
+def test_empty_locks_are_refused_clearly(tmp_path: Path) -> None:
     lock = _fake_project(tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[tool.envbuild]\nname = "demo"\nsystem-packages = ["git"]\n')
-    with pytest.raises(EnvbuildError, match="system-packages are not yet supported"):
-        image.refuse_unsupported(load_spec(tmp_path), lock)
-    (tmp_path / "pyproject.toml").write_text('[tool.envbuild]\nname = "demo"\n')
     lock.lockfiles.pop("requirements.lock")
     with pytest.raises(EnvbuildError, match="governs neither requirements.lock nor conda-lock.yml; run envbuild lock"):
         image.refuse_unsupported(load_spec(tmp_path), lock)

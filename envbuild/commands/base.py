@@ -63,11 +63,13 @@ def build(
     json_out: bool = typer.Option(False, "--json", help="Print {pushed, repo_digest, base_line, ...} as JSON on stdout."),
     project: str = typer.Option(".", "--project", "-C", help="The team base's spec directory."),
 ) -> None:
-    """Build a team base from a spec (Python, common dependencies) on the spec's digest-pinned base,
+    """Build a team base from a spec (Python, common dependencies, system packages) on the spec's digest-pinned base,
     push it, and print the line a team project puts in its spec: base = "REPO@sha256:...".
 
     Its packages live in /opt/envbuild/base-venv; projects built on it see them, and their own
     locked packages take precedence.
+
+    Its system-packages are the .debs of system-packages.lock, installed offline (as for `envbuild build`).
 
     Example: envbuild base build --push 127.0.0.1:5000/team/base:2026-05
     """

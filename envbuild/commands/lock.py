@@ -21,12 +21,15 @@ def lock(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
 ) -> None:
-    """Lock the project: requirements.lock, conda-lock.yml and the base digest, governed by envbuild.lock.
+    """Lock the project: requirements.lock, conda-lock.yml, system-packages.lock, base digest; envbuild.lock governs them.
 
     Python dependencies are compiled with pip-tools (or uv, `resolver = "uv"`) into
     requirements.lock: every pin `==` with the sha256 of every artifact, no index URL or path.
     environment.yml is solved (conda-lock, or py-rattler without a conda executable) into
     conda-lock.yml. The base tag is pinned to its registry digest.
+
+    system-packages (apt) are resolved by apt inside that base (docker run --network host) into
+    system-packages.lock: every .deb to install, its exact version and its sha256 from Debian's signed index.
 
     With unchanged inputs nothing is resolved ("up to date"). A failure leaves every previous
     lockfile untouched.
@@ -86,8 +89,10 @@ def lock(
         info(f"note: {note}")
     lk = outcome.lock
     lines = [f"Locked ({'; '.join(outcome.reasons)})",
-             f"  base               {lk.base.tag} -> {lk.base.digest} (from the {lk.base.source})"]
-    lines += [f"  {name:<18} sha256:{digest[:16]}…" for name, digest in sorted(lk.lockfiles.items())]
-    lines.append(f"  envbuild.lock      lock hash {lk.lock_hash[:12]}")
+             f"  {'base':<20} {lk.base.tag} -> {lk.base.digest} (from the {lk.base.source})"]
+    lines += [f"  {name:<20} sha256:{digest[:16]}…" for name, digest in sorted(lk.lockfiles.items())]
+    if lk.system_packages:
+        lines.append(f"  {'system packages':<20} " + ", ".join(f"{n}={v}" for n, v in sorted(lk.system_packages.items())))
+    lines.append(f"  {'envbuild.lock':<20} lock hash {lk.lock_hash[:12]}")
     for line in lines:
         console.print(line, soft_wrap=True, markup=False)

@@ -41,7 +41,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import urllib.error
 import urllib.parse

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import atomic_write_json, cache_dir, sha256_file
+from envbuild.fsutil import atomic_write_json, sha256_file
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)

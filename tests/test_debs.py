@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from envbuild import debs
-from envbuild.debs import Deb, DebSet, PlatformPackages, SystemLock
+from envbuild.debs import Deb, PlatformPackages, SystemLock
 from envbuild.errors import EnvbuildError, SpecError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, read_lock

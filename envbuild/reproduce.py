@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from envbuild import store
 from envbuild.errors import EXIT_USAGE, EnvbuildError
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
@@ -164,9 +165,8 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
 def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | None) -> tuple[Path, Path]:
     """(worktree, the project dir in it): a detached worktree of `commit` under .envbuild/reproduce/,
     the saved diff applied (its paths are relative to the repository's top), data linked in."""
-    base = Path(root) / ".envbuild" / WORKTREES
+    base = store.state_dir(root) / WORKTREES
     base.mkdir(parents=True, exist_ok=True)
-    (base / ".gitignore").write_text("*\n")  # never shows up in the project's git status
     prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()  # project below the repo's top
     path = base / f"{record.get('id')}-{secrets.token_hex(3)}"
     git(root, "worktree", "add", "--detach", "--quiet", str(path), commit)
@@ -263,7 +263,6 @@ def build_image(worktree: Path, lock: Any) -> str:
 def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = False, keep: bool = False,
               quiet: bool = False, say: Callable[[str], None] = lambda m: None) -> Reproduction:
     """Reproduce run `ref` of the project at `root`. Raises EnvbuildError (exit 2) for a missing ingredient."""
-    from envbuild import store
 
     root = Path(root).resolve()
     run_dir, record = store.load_run(root, ref)
@@ -340,7 +339,6 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
 
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
     """Move the new run into the original project's runs, link it to the original, keep its outputs."""
-    from envbuild import store
     from envbuild.fsutil import atomic_write_json
     from envbuild.spec import load_spec
 

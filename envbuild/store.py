@@ -17,7 +17,19 @@ def runs_dir(root: Path | str) -> Path:
     return Path(root).resolve() / RUNS_DIR
 
 
+def state_dir(root: Path | str) -> Path:
+    """`<project>/.envbuild`, made on first use with a .gitignore of its own: records, caches and
+    worktrees are local state and must never show up in the project's git status or commits."""
+    path = Path(root).resolve() / ".envbuild"
+    ignore = path / ".gitignore"
+    if not ignore.is_file():
+        path.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("*\n")
+    return path
+
+
 def new_run_dir(root: Path | str, run_id: str) -> Path:
+    state_dir(root)
     path = runs_dir(root) / run_id
     path.mkdir(parents=True, exist_ok=False)
     return path

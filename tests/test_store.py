@@ -47,3 +47,11 @@ def test_thousand_records(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - t
     assert len(runs) == 1000 and runs[0]["started_at"] >= runs[-1]["started_at"]
     print(f"list_runs over 1000 records: {elapsed:.3f} s")  # reported, never asserted
+
+
+def test_state_dir_ignores_itself_in_git(tmp_path):
+    from envbuild import store
+
+    run_dir = store.new_run_dir(tmp_path, "20260101T000000Z-abcdef")
+    assert run_dir.is_dir()
+    assert (tmp_path / ".envbuild" / ".gitignore").read_text() == "*\n"

@@ -29,9 +29,9 @@ test: install  ## the whole test suite (Docker tests included)
 test-fast: install  ## tests that need no Docker engine
 	$(BIN)/python -m pytest -m "not docker"
 
-demo: base  ## set everything up on a fresh machine and run the main job end to end
-	$(BIN)/envbuild doctor
+demo: base  ## set everything up on a fresh machine and run the torch example end to end
 	@echo "base image: $$($(BIN)/envbuild base bootstrap --push $(BASE) --quiet)"
+	ENVBUILD=$(abspath $(BIN))/envbuild bash scripts/demo.sh
 
 bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, written to BENCHMARKS.md
 	ENVBUILD_BENCH_TARGET=bench $(BIN)/python bench/run_all.py

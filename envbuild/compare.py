@@ -61,11 +61,23 @@ class MetricDelta:
 
 
 @dataclass
+class OutputDelta:
+    path: str
+    a: str | None  # sha256, None when the run made no such file
+    b: str | None
+
+    @property
+    def same(self) -> bool:
+        return self.a == self.b
+
+
+@dataclass
 class Diff:
     a: str  # run ids
     b: str
     sections: list[Section]
     metrics: list[MetricDelta]
+    outputs: list[OutputDelta] = field(default_factory=list)
 
     @property
     def causes(self) -> list[str]:
@@ -84,6 +96,7 @@ class Diff:
             "sections": {s.cause: {"title": s.title, "identical": s.identical,
                                    "changes": [asdict(c) for c in s.changes]} for s in self.sections},
             "metrics": [asdict(m) for m in self.metrics],
+            "outputs": [{**asdict(o), "same": o.same} for o in self.outputs],
         }
 
 
@@ -102,7 +115,7 @@ def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None
         Section("command", CAUSES["command"], _command(a, b)),
         Section("hardware", CAUSES["hardware"], _dict_changes(_host(a), _host(b))),
     ]
-    return Diff(a.get("id", "a"), b.get("id", "b"), sections, metric_deltas(a, b))
+    return Diff(a.get("id", "a"), b.get("id", "b"), sections, metric_deltas(a, b), output_deltas(a, b))
 
 
 # --- one function per cause ------------------------------------------------------------
@@ -328,6 +341,13 @@ def metric_deltas(a: dict, b: dict) -> list[MetricDelta]:
     return out
 
 
+def output_deltas(a: dict, b: dict) -> list[OutputDelta]:
+    """Each output file of either run, with its sha256 in both: results, like the metrics."""
+    oa = {o["path"]: o.get("sha256") for o in a.get("outputs") or []}
+    ob = {o["path"]: o.get("sha256") for o in b.get("outputs") or []}
+    return [OutputDelta(p, oa.get(p), ob.get(p)) for p in sorted(set(oa) | set(ob))]
+
+
 # --- the report --------------------------------------------------------------------------
 
 
@@ -355,6 +375,12 @@ def render(diff: Diff, console: Any) -> None:
         for m in diff.metrics:
             table.add_row(m.name, _cell(m.a), _cell(m.b), "" if m.delta is None else f"{m.delta:+.6g}")
         console.print(table)
+    if diff.outputs:
+        same = sum(o.same for o in diff.outputs)
+        console.print(f"[bold]Outputs[/]: {same} of {len(diff.outputs)} files byte-identical")
+        for o in diff.outputs:
+            if not o.same:
+                console.print(f"  [red]≠[/] {_cell(o.path)}  {(o.a or '—')[:12]} → {(o.b or '—')[:12]}")
 
 
 def _cell(value: Any) -> str:

@@ -25,11 +25,12 @@ from typing import Any, Callable
 from envbuild import __version__, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
-from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock, staleness
 from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
 TEMPLATE = Path(__file__).parent / "templates" / "Dockerfile"
+VENV_STEPS = Path(__file__).parent / "templates" / "venv.Dockerfile"
 RUNTIME_SITE = Path(__file__).parent / "runtime" / "site"
 VENV = "/opt/venv"
 BASE_VENV = "/opt/envbuild/base-venv"  # where a team base (envbuild base build) keeps its packages
@@ -45,30 +46,10 @@ LABEL_VERSION = "dev.envbuild.version"
 # --- the lock the build trusts ---------------------------------------------------------
 
 
-def lockfile_mismatch(root: Path, lock: EnvLock) -> str | None:
-    """Why a lockfile on disk is not the one envbuild.lock governs, or None."""
-    for name, recorded in sorted(lock.lockfiles.items()):
-        path = Path(root) / name
-        if not path.is_file():
-            return f"{name} is missing"
-        actual = sha256_file(path)
-        if actual != recorded:
-            return f"{name} changed since envbuild.lock was written (sha256 {actual[:12]}, recorded {recorded[:12]})"
-    return None
-
-
-def inputs_changed(spec: Spec, lock: EnvLock) -> str | None:
-    """HOOK for the lock issue: which lock input (dependencies, base tag, python...) changed, or None.
-
-    MERGE: call the lock issue's inputs-hash check here (its `lockfile` staleness function).
-    """
-    return None
-
-
 def require_fresh_lock(spec: Spec) -> EnvLock:
     """The project's envbuild.lock, refused (exit 2, "run envbuild lock") when missing or stale."""
     lock = require_lock(spec.root)
-    why = lockfile_mismatch(spec.root, lock) or inputs_changed(spec, lock)
+    why = staleness(spec, lock)
     if why:
         raise EnvbuildError(f"{spec.root / 'envbuild.lock'} is stale: {why}; run envbuild lock")
     return lock
@@ -76,14 +57,12 @@ def require_fresh_lock(spec: Spec) -> EnvLock:
 
 def refuse_unsupported(spec: Spec, lock: EnvLock) -> None:
     """Parts of a spec that builds cannot install yet: say so instead of building something else."""
-    if spec.conda is not None or CONDA_LOCK in lock.lockfiles:
-        raise EnvbuildError(f"{spec.source}: conda environments are not yet supported by envbuild build; "
-                            "use pip dependencies for now")
     if spec.system_packages:
         raise EnvbuildError(f"{spec.source}: system-packages are not yet supported by envbuild build (builds have "
                             "no network for apt); put them in a base image and set base = \"...@sha256:...\"")
-    if REQUIREMENTS_LOCK not in lock.lockfiles:
-        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} governs no {REQUIREMENTS_LOCK}; run envbuild lock")
+    if REQUIREMENTS_LOCK not in lock.lockfiles and CONDA_LOCK not in lock.lockfiles:
+        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} governs neither {REQUIREMENTS_LOCK} nor {CONDA_LOCK}; "
+                            "run envbuild lock")
 
 
 # --- names -----------------------------------------------------------------------------
@@ -156,12 +135,29 @@ def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
     return out
 
 
+def _conda_lock(spec: Spec, lock: EnvLock):
+    """conda-lock.yml for the engine's platform (else the first locked one), None without conda."""
+    if CONDA_LOCK not in lock.lockfiles:
+        return None
+    from envbuild import condapkgs
+
+    machine = _machine()
+    return condapkgs.read(spec.root, machine if machine in lock.platforms else lock.platforms[0])
+
+
 def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
            base_env: dict[str, str] | None = None) -> str:
     """The Dockerfile for this lock (a pure function of its arguments and the project's git state)."""
+    from envbuild.condapkgs import PREFIX, builder_steps
+
     tag = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     venv = BASE_VENV if team_base else VENV
-    path = f"{venv}/bin:{SYSTEM_PATH}" if team_base else f"{VENV}/bin:{BASE_VENV}/bin:{SYSTEM_PATH}"
+    uses_pip, conda = REQUIREMENTS_LOCK in lock.lockfiles, _conda_lock(spec, lock)
+    # PATH: the project's venv, then its conda environment, then a team base's venv.
+    built = ([venv] if uses_pip else []) + ([PREFIX] if conda else [])
+    path = ":".join(f"{d}/bin" for d in built + ([] if team_base else [BASE_VENV])) + f":{SYSTEM_PATH}"
+    env_vars = " ".join(([f"VIRTUAL_ENV={venv}"] if uses_pip else []) + ([f"CONDA_PREFIX={PREFIX}"] if conda else []))
+    copies = "".join(f"COPY --from=builder {d} {d}\n" for d in built)
     tf32 = ""
     if "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE" in (base_env or {}):
         # The base sets it (NGC images set 1) and a Dockerfile cannot unset: 0 turns it off.
@@ -170,9 +166,11 @@ def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: boo
     if bake_code:
         code = "# The project's code, baked in for shipping (--bake-code).\nCOPY --chown=envbuild:envbuild code/ /workspace/\n"
     label_text = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels(spec, lock, tag).items()))
+    venv_steps = Template(VENV_STEPS.read_text()).substitute(python=lock.python, venv=venv) if uses_pip else ""
     return Template(TEMPLATE.read_text()).substitute(
         envbuild_version=__version__, lock_hash=lock.lock_hash, tag=tag, base=lock.base.pinned,
-        python=lock.python, venv=venv, path=path, tf32=tf32, code=code, labels=label_text,
+        venv_steps=venv_steps, conda_steps=builder_steps(conda, lock.python) if conda else "",
+        copy_envs=copies, env_vars=env_vars, path=path, tf32=tf32, code=code, labels=label_text,
     )
 
 
@@ -225,10 +223,14 @@ def _tmp_root() -> Path:
     return d
 
 
+def _machine() -> str | None:
+    return {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}.get(os.uname().machine)
+
+
 def _target(lock: EnvLock):
     from envbuild.wheelhouse import ARCH, Target
 
-    machine = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}.get(os.uname().machine)
+    machine = _machine()
     if machine not in lock.platforms or machine not in ARCH:
         raise EnvbuildError(f"envbuild.lock is for {', '.join(lock.platforms)} but this engine builds {machine}; "
                             f"add \"{machine}\" to platforms and run envbuild lock")
@@ -247,8 +249,9 @@ def _ensure_base(lock: EnvLock) -> dict[str, str]:
 
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
           no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the image unless its tag exists; wheelhouse first, so a bad wheel stops before docker runs."""
-    from envbuild import wheelhouse
+    """Build the image unless its tag exists; wheelhouse and conda packages first, so a bad file stops
+    before docker runs."""
+    from envbuild import condapkgs, wheelhouse
 
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     facts = inspect(ref)
@@ -256,15 +259,25 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         return BuildResult(ref, True, facts.id)
     refuse_unsupported(spec, lock)
     say = log or (lambda _m: None)
-    house = wheelhouse.ensure(spec.root / REQUIREMENTS_LOCK, _target(lock), progress=say)
-    say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+    target = _target(lock)
+    house = wheelhouse.Wheelhouse([])
+    if REQUIREMENTS_LOCK in lock.lockfiles:
+        house = wheelhouse.ensure(spec.root / REQUIREMENTS_LOCK, target, progress=say)
+        say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+    conda = None
+    if CONDA_LOCK in lock.lockfiles:
+        conda = condapkgs.ensure(spec.root, target.platform, progress=say)
+        say(f"conda packages: {len(conda.downloaded)} downloaded, {len(conda.cached)} from the cache")
     base_env = _ensure_base(lock)
     dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
     with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
         ctx = Path(tmp)
         (ctx / "Dockerfile").write_text(dockerfile)
-        shutil.copy2(spec.root / REQUIREMENTS_LOCK, ctx / REQUIREMENTS_LOCK)
-        wheelhouse.link_into(house, ctx / "wheels")
+        if REQUIREMENTS_LOCK in lock.lockfiles:
+            shutil.copy2(spec.root / REQUIREMENTS_LOCK, ctx / REQUIREMENTS_LOCK)
+            wheelhouse.link_into(house, ctx / "wheels")
+        if conda is not None:
+            condapkgs.stage(conda, ctx, pth=pth_text(conda.lock.python or lock.python, team_base=team_base))
         shutil.copytree(RUNTIME_SITE, ctx / "site", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (ctx / "zz-envbuild.pth").write_text(pth_text(lock.python, team_base=team_base))
         if bake_code:
@@ -273,6 +286,9 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     facts = inspect(ref)
     if facts is None:
         raise EnvbuildError(f"docker build finished but {ref} is not in the engine", EXIT_FAILURE)
+    if conda is not None:
+        house.downloaded += conda.downloaded
+        house.cached += conda.cached
     return BuildResult(ref, False, facts.id, house.downloaded, house.cached)
 
 

@@ -197,6 +197,12 @@ def stale_reasons(spec: "Spec", lock: EnvLock | None) -> list[str]:
     return reasons
 
 
+def staleness(spec: "Spec", lock: EnvLock | None) -> str | None:
+    """Why `lock` does not fit `spec`, "; "-joined, or None when fresh. The one check that
+    `lock --check`, `build`, `run` and `verify` share, so they never disagree. Resolves nothing."""
+    return "; ".join(stale_reasons(spec, lock)) or None
+
+
 def lock_is_fresh(spec: "Spec") -> tuple[bool, str]:
     """(True, "up to date") or (False, the reasons it is stale, "; "-joined)."""
     try:

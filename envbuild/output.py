@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False)
+# Piped into a log or CI, rich would squeeze tables into 80 columns and cut run ids and
+# digests short; there a wide page reads better (COLUMNS still wins when set).
+_PIPE_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(highlight=False, width=_PIPE_WIDTH)
 err = Console(stderr=True, highlight=False)
 
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 from envbuild import engine, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError
 from envbuild.fsutil import sha256_file
-from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock
+from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock, staleness
 from envbuild.spec import Spec, load_spec
 
 WORKDIR = "/workspace"  # where the project is mounted in the container
@@ -49,13 +49,6 @@ def pushed_digest(root: Path, lock_hash: str) -> str | None:
     return from_push(root, lock_hash)
 
 
-def stale_reason(spec: Spec, lock: EnvLock) -> str | None:
-    """Why the lock no longer matches the project (the same check `envbuild build` makes), or None."""
-    from envbuild.image import inputs_changed, lockfile_mismatch
-
-    return lockfile_mismatch(spec.root, lock) or inputs_changed(spec, lock)
-
-
 def relock(root: Path) -> None:
     """Run `envbuild lock` for the project (used by `run --relock`)."""
     proc = subprocess.run([sys.executable, "-m", "envbuild", "lock"], cwd=root)
@@ -65,11 +58,11 @@ def relock(root: Path) -> None:
 
 def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
     lock = read_lock(spec.root)
-    why = "there is none yet" if lock is None else stale_reason(spec, lock)
+    why = staleness(spec, lock)
     if why and relock_if_stale:
         relock(spec.root)
         lock = read_lock(spec.root)
-        why = "there is none yet" if lock is None else stale_reason(spec, lock)
+        why = staleness(spec, lock)
     if why or lock is None:
         raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; run envbuild lock, or envbuild run --relock")
     return lock

@@ -18,7 +18,7 @@ class Check:
 def check_lock(root: Path) -> tuple[Check, Any, Any]:
     """(check, spec, lock): the lock exists and is fresh against the spec, without resolving."""
     from envbuild.errors import EnvbuildError
-    from envbuild.lockfile import read_lock
+    from envbuild.lockfile import read_lock, staleness
     from envbuild.spec import load_spec
 
     spec = load_spec(root)
@@ -26,20 +26,12 @@ def check_lock(root: Path) -> tuple[Check, Any, Any]:
     if lock is None:
         return Check("lock", False, "no envbuild.lock; run envbuild lock"), spec, None
     try:
-        stale = lock_staleness(spec, lock)
+        stale = staleness(spec, lock)
     except EnvbuildError as e:
         return Check("lock", False, str(e)), spec, lock
     if stale:
         return Check("lock", False, f"stale: {stale}; run envbuild lock"), spec, lock
     return Check("lock", True, f"fresh (lock hash {lock.lock_hash[:12]})"), spec, lock
-
-
-def lock_staleness(spec: Any, lock: Any) -> str | None:
-    """What changed since the lock was written ("; "-joined), or None when fresh: the check of
-    `envbuild lock --check`, so CI and the lock command never disagree. Nothing is resolved."""
-    from envbuild.lockfile import stale_reasons
-
-    return "; ".join(stale_reasons(spec, lock)) or None
 
 
 def check_image(spec: Any, lock: Any) -> Check:

@@ -122,15 +122,19 @@ def _chosen_file(target: Target, pin: Pin) -> Path:
     return wheels_dir() / "chosen" / target.key / f"{pin.name}-{pin.version}.json"
 
 
-def verify(wheel: Wheel) -> None:
-    """Refuse a cached artifact whose bytes are not the ones the lock names."""
-    actual = sha256_file(wheel.path)
-    if actual != wheel.sha256:
+def verify_cached(path: Path, expected: str, lockfile: str, what: str) -> None:
+    """Refuse a cached artifact whose bytes are not the ones `lockfile` names (wheels and conda packages)."""
+    actual = sha256_file(path)
+    if actual != expected:
         raise EnvbuildError(
-            f"{wheel.path}: sha256 is {actual} but requirements.lock expects {wheel.sha256} for {wheel.pin}; "
-            f"the cached file was changed: delete {wheel.path.parent} and build again",
+            f"{path}: sha256 is {actual} but {lockfile} expects {expected} for {what}; "
+            f"the cached file was changed: delete {path.parent} and build again",
             EXIT_FAILURE,
         )
+
+
+def verify(wheel: Wheel) -> None:
+    verify_cached(wheel.path, wheel.sha256, "requirements.lock", str(wheel.pin))
 
 
 def _cached(target: Target, pin: Pin) -> Wheel | None:
@@ -148,7 +152,11 @@ def _cached(target: Target, pin: Pin) -> Wheel | None:
 
 def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelhouse:
     """Every locked artifact for `target`, verified, in the cache; downloads only what is missing."""
-    pins = parse_requirements_lock(requirements_lock)
+    return ensure_pins(parse_requirements_lock(requirements_lock), target, progress=progress)
+
+
+def ensure_pins(pins: list[Pin], target: Target, *, progress=None) -> Wheelhouse:
+    """`ensure` for pins from any lock (requirements.lock, conda-lock.yml's pip entries)."""
     house = Wheelhouse([])
     missing = []
     for pin in pins:
@@ -169,6 +177,11 @@ def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelho
     return house
 
 
+def requirement_line(pin: Pin) -> str:
+    """`name==version --hash=sha256:...`: one line of a hashed requirements file."""
+    return f"{pin} " + " ".join(f"--hash=sha256:{h}" for h in sorted(pin.hashes)) + "\n"
+
+
 def pip_download_args(target: Target, dest: Path, requirements: Path) -> list[str]:
     args = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--only-binary", ":all:",
             "--disable-pip-version-check", "--no-input", "-d", str(dest), "-r", str(requirements),
@@ -184,8 +197,7 @@ def _download(pins: list[Pin], target: Target) -> list[Wheel]:
     # Same filesystem as the cache, so finished files move in with a rename.
     with tempfile.TemporaryDirectory(prefix="download-", dir=wheels_dir()) as tmp:
         reqs = Path(tmp) / "requirements.txt"
-        reqs.write_text("".join(f"{p} " + " ".join(f"--hash=sha256:{h}" for h in sorted(p.hashes)) + "\n"
-                                for p in pins))
+        reqs.write_text("".join(map(requirement_line, pins)))
         dest = Path(tmp) / "dl"
         proc = subprocess.run(pip_download_args(target, dest, reqs), capture_output=True, text=True)
         if proc.returncode != 0:
@@ -229,10 +241,15 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:
-    """Put the wheels into a build context: hard links from the cache, copies across filesystems."""
+    """Put the wheels into a build context."""
+    link_files([w.path for w in house.wheels], dest)
+
+
+def link_files(paths: list[Path], dest: Path) -> None:
+    """Cached files into a build context: hard links from the cache, copies across filesystems."""
     dest.mkdir(parents=True, exist_ok=True)
-    for w in house.wheels:
+    for path in paths:
         try:
-            os.link(w.path, dest / w.filename)
+            os.link(path, dest / path.name)
         except OSError:
-            shutil.copy2(w.path, dest / w.filename)
+            shutil.copy2(path, dest / path.name)

@@ -138,6 +138,17 @@ def test_metric_deltas_and_json():
     assert js["differs"] == [] and js["metrics"][0]["name"] == "acc"
 
 
+def test_outputs_are_compared_as_results_not_causes():
+    b = variant(A, "b", outputs=[{"path": "outputs/model.npy", "sha256": SHA["9"], "bytes": 80},
+                                 {"path": "outputs/extra.txt", "sha256": SHA["8"], "bytes": 1}])
+    d = diff_records(A, b)
+    assert d.causes == []
+    by = {o.path: o for o in d.outputs}
+    assert not by["outputs/model.npy"].same and by["outputs/extra.txt"].a is None
+    assert diff_records(A, variant(A, "c")).outputs[0].same
+    assert {o["path"]: o["same"] for o in d.to_dict()["outputs"]} == {"outputs/extra.txt": False, "outputs/model.npy": False}
+
+
 def test_render_mentions_every_section():
     from io import StringIO
 

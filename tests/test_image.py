@@ -12,7 +12,7 @@ import pytest
 from envbuild import image
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import sha256_file
-from envbuild.lockfile import Base, EnvLock, write_lock
+from envbuild.lockfile import Base, EnvLock, inputs_hash, lock_inputs, write_lock
 from envbuild.spec import load_spec
 from tests.helpers.locking import lock_project, make_locked_project
 
@@ -27,8 +27,9 @@ def _fake_project(root: Path, name: str = "demo") -> EnvLock:
     (root / "requirements.in").write_text("six\n")
     (root / "requirements.lock").write_text(SIX_LOCK)
     (root / "train.py").write_text("print(1)\n")
-    lock = EnvLock(envbuild="0.1.0", python="3.11", platforms=["linux/amd64"], inputs_hash="i", inputs={},
-                   base=Base("127.0.0.1:5000/envbuild/base:bookworm", DIGEST),
+    inputs = lock_inputs(load_spec(root))
+    lock = EnvLock(envbuild="0.1.0", python="3.11", platforms=["linux/amd64"], inputs_hash=inputs_hash(inputs),
+                   inputs=inputs, base=Base("127.0.0.1:5000/envbuild/base:bookworm", DIGEST),
                    lockfiles={"requirements.lock": sha256_file(root / "requirements.lock")})
     write_lock(root, lock)
     return lock
@@ -78,7 +79,7 @@ def test_missing_or_stale_lock_is_refused(tmp_path: Path) -> None:
     lock = _fake_project(tmp_path)
     assert image.require_fresh_lock(load_spec(tmp_path)) == lock
     (tmp_path / "requirements.lock").write_text(SIX_LOCK + "# edited\n")
-    with pytest.raises(EnvbuildError, match="requirements.lock changed.*run envbuild lock") as e:
+    with pytest.raises(EnvbuildError, match="requirements.lock was edited by hand.*run envbuild lock") as e:
         image.require_fresh_lock(load_spec(tmp_path))
     assert e.value.exit_code == 2
     (tmp_path / "envbuild.lock").unlink()
@@ -86,13 +87,14 @@ def test_missing_or_stale_lock_is_refused(tmp_path: Path) -> None:
         image.require_fresh_lock(load_spec(tmp_path))
 
 
-def test_conda_and_system_packages_are_refused_clearly(tmp_path: Path) -> None:
+def test_system_packages_and_empty_locks_are_refused_clearly(tmp_path: Path) -> None:
     lock = _fake_project(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.envbuild]\nname = "demo"\nsystem-packages = ["git"]\n')
     with pytest.raises(EnvbuildError, match="system-packages are not yet supported"):
         image.refuse_unsupported(load_spec(tmp_path), lock)
-    lock.lockfiles["conda-lock.yml"] = "0" * 64
-    with pytest.raises(EnvbuildError, match="conda environments are not yet supported"):
+    (tmp_path / "pyproject.toml").write_text('[tool.envbuild]\nname = "demo"\n')
+    lock.lockfiles.pop("requirements.lock")
+    with pytest.raises(EnvbuildError, match="governs neither requirements.lock nor conda-lock.yml; run envbuild lock"):
         image.refuse_unsupported(load_spec(tmp_path), lock)
 
 

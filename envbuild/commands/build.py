@@ -24,7 +24,8 @@ def build(
 
     The locked wheels are fetched on the host (cached by sha256, each verified against the
     lock), then `docker build --network none` installs them into a venv on the digest-pinned
-    base. The image is tagged envbuild/<project>:<lock hash[:12]>: when it exists, nothing is
+    base. A conda environment (conda-lock.yml) is fetched and verified the same way and created
+    at /opt/conda. The image is tagged envbuild/<project>:<lock hash[:12]>: when it exists, nothing is
     done ("up to date"). A stale or missing lock is refused: run envbuild lock.
 
     Examples: envbuild build · envbuild build --dockerfile-only -o Dockerfile · envbuild build --bake-code

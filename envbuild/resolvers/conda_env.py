@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envbuild.errors import SpecError
-from envbuild.lockfile import CONDA_SUBDIRS as SUBDIRS  # target platform -> conda subdir
+from envbuild.lockfile import CONDA_SUBDIRS as SUBDIRS  # noqa: F401  (re-exported: target platform -> conda subdir)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
 BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
-.PHONY: install test test-fast demo docker-up base clean
+.PHONY: install test test-fast demo docker-up base bench bench-smoke clean
 
 $(BIN)/envbuild: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -32,6 +32,12 @@ test-fast: install  ## tests that need no Docker engine
 demo: base  ## set everything up on a fresh machine and run the torch example end to end
 	@echo "base image: $$($(BIN)/envbuild base bootstrap --push $(BASE) --quiet)"
 	ENVBUILD=$(abspath $(BIN))/envbuild bash scripts/demo.sh
+
+bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, written to BENCHMARKS.md
+	ENVBUILD_BENCH_TARGET=bench $(BIN)/python bench/run_all.py
+
+bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)
+	ENVBUILD_BENCH_TARGET=bench-smoke $(BIN)/python bench/run_all.py --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache

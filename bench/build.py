@@ -1,42 +1,39 @@
-"""Benchmark: a cold `envbuild build` against plain `docker build` of a hand-written Dockerfile.
+"""Benchmark `envbuild build` (cold and no-op) against `docker build` of a hand-written Dockerfile.
 
 Both install the same pins (one requirements.lock, made by the real pip-compile) onto the same
 digest-pinned base, with no network inside the build (containers here cannot reach an index
 over TLS, and envbuild never lets them):
 
-- envbuild: `envbuild build --no-cache` with an empty wheel cache (ENVBUILD_CACHE_DIR), so it
-  downloads and verifies every wheel on the host, then builds its two-stage image.
-- reference: what a user writes by hand: `pip download --no-cache-dir --require-hashes -r
-  requirements.lock -d wheels` on the host, then a one-stage Dockerfile that COPYs the lock and
-  the wheels and runs `python3 -m venv /opt/venv && pip install --no-index --find-links ...
-  --require-hashes`; `docker build --no-cache --network none`.
+- envbuild cold: `envbuild build --no-cache` with an empty wheel cache (ENVBUILD_CACHE_DIR), so it
+  downloads and verifies every wheel on the host, then builds its two-stage image;
+- docker build cold (the reference): what a user writes by hand: `pip download --no-cache-dir
+  --require-hashes -r requirements.lock -d wheels` on the host, then a one-stage Dockerfile that
+  COPYs the lock and the wheels and runs `python3 -m venv /opt/venv && pip install --no-index
+  --find-links ... --require-hashes`; `docker build --no-cache --network none`;
+- envbuild no-op: the image for this lock exists ("up to date"), against `docker build` of the
+  hand-written Dockerfile with every layer cached.
+Both image sizes are in the notes.
 
-It reports the mean seconds of each, both image sizes side by side, and the time of a no-op
-`envbuild build` (the image exists: "up to date"). Usage:
-
-    python bench/build.py [--runs N] [--smoke] [--packages six==1.16.0 idna==3.7 ...]
+    python bench/build.py [--runs N] [--smoke]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ENVBUILD, PYTHON, Row, repeat, run, script_main, timed, under
 
-from tests.helpers.locking import make_locked_project  # noqa: E402  (the one place lock inputs are made)
+from tests.helpers.locking import make_locked_project  # the one place lock inputs are made
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
-DEFAULT_PACKAGES = ["numpy==2.2.6", "requests==2.32.3", "attrs==24.2.0", "packaging==24.2"]
+PACKAGES = ["numpy==2.2.6", "requests==2.32.3", "attrs==24.2.0", "packaging==24.2"]
 SMOKE_PACKAGES = ["six==1.16.0", "idna==3.7"]
 REFERENCE = """\
 FROM {base}
@@ -47,82 +44,67 @@ RUN python3 -m venv /opt/venv \\
         -r /tmp/requirements.lock
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """
+CLASSIC = {"DOCKER_BUILDKIT": "0"}  # the engine here (20.10) builds with the classic builder, as envbuild does
 
 
-def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:4])} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return proc
+def size_mb(ref: str) -> str:
+    return f"image {int(run(['docker', 'image', 'inspect', '--format', '{{.Size}}', ref]).stdout) / 1e6:.0f} MB"
 
 
-def _timed(args: list[str], **kw) -> float:
-    start = time.perf_counter()
-    _run(args, **kw)
-    return time.perf_counter() - start
-
-
-def _size(ref: str) -> int:
-    return int(_run(["docker", "image", "inspect", "--format", "{{.Size}}", ref]).stdout.strip())
-
-
-def envbuild(project: Path, tmp: Path, *args: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENVBUILD_CACHE_DIR": str(tmp)}
-    return _timed([sys.executable, "-m", "envbuild", "build", *args], cwd=project, env=env)
-
-
-def reference(project: Path, pinned_base: str, tag: str, tmp: Path) -> float:
-    ctx = tmp / "ctx"
+def reference_context(project: Path, pinned_base: str, ctx: Path) -> Path:
+    shutil.rmtree(ctx, ignore_errors=True)
     ctx.mkdir(parents=True)
     (ctx / "Dockerfile").write_text(REFERENCE.format(base=pinned_base))
-    (ctx / "requirements.lock").write_bytes((project / "requirements.lock").read_bytes())
+    shutil.copy(project / "requirements.lock", ctx / "requirements.lock")
+    return ctx
+
+
+def reference_cold(ctx: Path, tag: str) -> float:
+    """pip download on the host, then docker build with no layer cache: the user's cold build."""
+    shutil.rmtree(ctx / "wheels", ignore_errors=True)
     start = time.perf_counter()
-    _run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps", "--require-hashes",
-          "-r", str(ctx / "requirements.lock"), "-d", str(ctx / "wheels")])
-    _run(["docker", "build", "--no-cache", "--network", "none", "-t", tag, str(ctx)],
-         env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    run([PYTHON, "-m", "pip", "download", "-q", "--no-cache-dir", "--no-deps", "--require-hashes",
+         "-r", str(ctx / "requirements.lock"), "-d", str(ctx / "wheels")])
+    run(["docker", "build", "-q", "--no-cache", "--network", "none", "-t", tag, str(ctx)], env=CLASSIC)
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=3, help="cold builds of each kind (default 3)")
-    ap.add_argument("--smoke", action="store_true", help="one run of a two-package lock: checks the bench works")
-    ap.add_argument("--packages", nargs="+", help="pins to lock (default: numpy, requests, attrs, packaging)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    a = ap.parse_args(argv)
-    runs = 1 if a.smoke else a.runs
-    packages = a.packages or (SMOKE_PACKAGES if a.smoke else DEFAULT_PACKAGES)
+def measure(runs: int, smoke: bool) -> list[Row]:
+    packages = SMOKE_PACKAGES if smoke else PACKAGES
     name = f"bench-build-{uuid.uuid4().hex[:8]}"
     ref_tag = f"envbuild/{name}-reference:latest"
-    with tempfile.TemporaryDirectory(prefix="envbuild-bench-") as td:
+    with tempfile.TemporaryDirectory(prefix="envbuild-bench-build-") as td:
         tmp = Path(td)
-        lock = make_locked_project(tmp / "project", name, packages, base=BASE)
+        project = tmp / "project"
+        lock = make_locked_project(project, name, packages, base=BASE)
         ours = f"envbuild/{name}:{lock.lock_hash[:12]}"
+        ctx = reference_context(project, lock.base.pinned, tmp / "ref")
+        caches = iter(range(sys.maxsize))
+
+        def cold() -> float:  # a fresh, empty wheel cache each time
+            return timed([*ENVBUILD, "build", "--no-cache"], project, {"ENVBUILD_CACHE_DIR": str(tmp / f"cache{next(caches)}")})
+
         try:
-            cold, plain = [], []
-            for i in range(runs):
-                cold.append(envbuild(tmp / "project", tmp / f"cache{i}", "--no-cache"))
-                plain.append(reference(tmp / "project", lock.base.pinned, ref_tag, tmp / f"ref{i}"))
-            noop = [envbuild(tmp / "project", tmp / "cache0") for _ in range(max(runs, 3))]
-            result = {
-                "packages": packages, "runs": runs, "base": lock.base.pinned,
-                "envbuild_cold_s": statistics.mean(cold), "reference_cold_s": statistics.mean(plain),
-                "envbuild_noop_s": statistics.median(noop),
-                "envbuild_size_bytes": _size(ours), "reference_size_bytes": _size(ref_tag),
-            }
+            plain = repeat(lambda: reference_cold(ctx, ref_tag), runs)
+            envbuild = repeat(cold, runs)
+            cached = repeat(lambda: timed(["docker", "build", "-q", "--network", "none", "-t", ref_tag, str(ctx)],
+                                          env=CLASSIC), runs)
+            noop = repeat(lambda: timed([*ENVBUILD, "build"], project, {"ENVBUILD_CACHE_DIR": str(tmp / "cache0")}), runs)
+            ref_size, our_size = size_mb(ref_tag), size_mb(ours)
         finally:
-            subprocess.run(["docker", "rmi", ours, ref_tag], capture_output=True)
-    if a.json:
-        print(json.dumps(result, indent=2))
-    else:
-        mb = 1e6
-        print(f"pins: {' '.join(packages)}  (runs: {runs}, base: {result['base']})")
-        print(f"{'':28}{'envbuild build':>16}{'docker build (hand-written)':>30}")
-        print(f"{'cold build, s (mean)':28}{result['envbuild_cold_s']:>16.2f}{result['reference_cold_s']:>30.2f}")
-        print(f"{'image size, MB':28}{result['envbuild_size_bytes'] / mb:>16.1f}{result['reference_size_bytes'] / mb:>30.1f}")
-        print(f"{'no-op build, s (median)':28}{result['envbuild_noop_s']:>16.3f}{'-':>30}")
-    return result
+            run(["docker", "rmi", ours, ref_tag])
+    ref, ref_cached = "docker build (hand-written), cold", "docker build (hand-written), cached"
+    pins = f"{len(packages)} pins: {', '.join(p.split('==')[0] for p in packages)}"
+    return [
+        Row("build", ref, plain, note=f"{ref_size}; pip download + docker build --no-cache; {pins}"),
+        Row("build", "envbuild build, cold", envbuild, ref=ref, note=f"{our_size}; empty wheel cache, --no-cache"),
+        Row("build", ref_cached, cached, note="every layer cached"),
+        Row("build", "envbuild build, no-op", noop, ref=ref_cached, floor=under(1.0), note="image exists: up to date"),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    return script_main(__doc__, measure, argv)
 
 
 if __name__ == "__main__":

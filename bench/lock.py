@@ -1,46 +1,32 @@
 """Benchmark `envbuild lock` against plain pip-compile and uv pip compile on the same spec.
 
-    python bench/lock.py [--runs N] [--smoke] [--spec small|realistic]
+    python bench/lock.py [--runs N] [--smoke]
 
-Cases (medians of N runs, wall-clock seconds):
+Cases (medians of N runs, wall-clock seconds), on the realistic ML spec (numpy, pandas,
+scikit-learn, torch==2.13.0; --smoke: five small packages):
   envbuild lock cold        empty caches (envbuild, pip, pip-tools, uv), no lockfiles
-  envbuild lock warm        caches warm, inputs changed (a dependency spelled differently)
+  envbuild lock warm        caches warm, inputs changed (a comment added): it resolves again
   envbuild lock no-op       inputs unchanged: must resolve nothing
   envbuild lock --check     staleness check only
   pip-compile / uv cold+warm  the same requirements, `--generate-hashes`, fresh output file
-The realistic spec (numpy, pandas, scikit-learn, torch==2.13.0) finds torch as a local CPU wheel
-through pip's find-links; uv ignores pip's config, so only here it gets `--find-links` from
-PIP_FIND_LINKS (never in a lockfile).
+Cold cases compare with pip-compile cold, the rest with pip-compile warm (the reference a user
+has today). torch==2.13.0 is found as a local CPU wheel through pip's find-links; uv ignores pip's
+config, so only here it gets `--find-links` from PIP_FIND_LINKS (never in a lockfile).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SPECS = {
-    "small": ["six", "idna", "packaging", "attrs", "certifi"],
-    "realistic": ["numpy", "pandas", "scikit-learn", "torch==2.13.0"],
-}
+from common import BIN, ENVBUILD, Row, script_main, timed, under
 
-
-def _run(args: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(list(args), cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return took
+SMALL = ["six", "idna", "packaging", "attrs", "certifi"]
+REALISTIC = ["numpy", "pandas", "scikit-learn", "torch==2.13.0"]
+PIP_COMPILE_COLD, PIP_COMPILE_WARM = "pip-compile --generate-hashes, cold", "pip-compile --generate-hashes, warm"
 
 
 def _write_project(proj: Path, deps: list[str]) -> None:
@@ -62,64 +48,62 @@ def _caches(root: Path, name: str) -> dict[str, str]:
             "XDG_CACHE_HOME": str(d / "xdg"), "UV_CACHE_DIR": str(d / "uv")}
 
 
-def measure(spec: str, runs: int) -> list[tuple[str, float]]:
-    deps = SPECS[spec]
-    envbuild = [sys.executable, "-m", "envbuild", "lock"]
+def measure(runs: int, smoke: bool) -> list[Row]:
+    deps = SMALL if smoke else REALISTIC
+    envbuild = [*ENVBUILD, "lock"]
     pip_compile = [str(BIN / "pip-compile"), "--generate-hashes", "--allow-unsafe", "-q", "-o", "out.txt",
                    "requirements.in"]
     uv = [str(BIN / "uv"), "pip", "compile", "--generate-hashes", "-q", "-o", "out.txt", "requirements.in"]
-    if os.environ.get("PIP_FIND_LINKS") and spec == "realistic":
+    if os.environ.get("PIP_FIND_LINKS") and not smoke:
         uv += ["--find-links", os.environ["PIP_FIND_LINKS"].split()[0]]
-    env = {"PYTHONPATH": str(REPO)}
-    results: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="envbuild-bench-") as tmp:
+    times: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="envbuild-bench-lock-") as tmp:
         root = Path(tmp)
         proj = root / "proj"
         _write_project(proj, deps)
-        warm = {**env, **_caches(root, "warm")}
+        warm = _caches(root, "warm")
 
-        def case(name: str, fn: Callable[[], float]) -> None:
-            results.setdefault(name, []).append(fn())
+        def case(name: str, args: list[str], env: dict[str, str], cold: str | None = None) -> None:
+            times.setdefault(name, []).append(timed(args, proj, env))
+            if cold:  # a cold cache holds torch's wheel (~700 MB with uv): drop it once used
+                shutil.rmtree(root / cold, ignore_errors=True)
 
-        for i in range(runs):
-            cold = {**env, **_caches(root, f"cold{i}")}
+        for i in range(runs):  # interleaved, so a busy moment on the machine hits every case alike
             _clean(proj)
-            case("envbuild lock cold", lambda: _run(envbuild, proj, cold))
+            case("envbuild lock, cold", envbuild, _caches(root, f"cold{i}"), f"cold{i}")
             _clean(proj)
-            _run(envbuild, proj, warm)  # warm the caches and leave a lock behind
+            timed(envbuild, proj, warm)  # warm the caches and leave a lock behind
             _write_project(proj, [*deps, "# changed"])  # new file bytes: the lock is stale, pins stay
-            case("envbuild lock warm (inputs changed)", lambda: _run(envbuild, proj, warm))
+            case("envbuild lock, warm (inputs changed)", envbuild, warm)
             _write_project(proj, deps)
-            _run(envbuild, proj, warm)
-            case("envbuild lock no-op", lambda: _run(envbuild, proj, warm))
-            case("envbuild lock --check", lambda: _run([*envbuild, "--check"], proj, warm))
+            timed(envbuild, proj, warm)
+            case("envbuild lock, no-op", envbuild, warm)
+            case("envbuild lock --check", [*envbuild, "--check"], warm)
             for label, cmd in (("pip-compile --generate-hashes", pip_compile), ("uv pip compile --generate-hashes", uv)):
-                cold = {**env, **_caches(root, f"cold{i}-{label[:2]}")}
                 (proj / "out.txt").unlink(missing_ok=True)
-                case(f"{label} cold", lambda: _run(cmd, proj, cold))
+                case(f"{label}, cold", cmd, _caches(root, f"cold{i}-{label[:2]}"), f"cold{i}-{label[:2]}")
                 (proj / "out.txt").unlink(missing_ok=True)
-                case(f"{label} warm", lambda: _run(cmd, proj, warm))
-    return [(name, statistics.median(times)) for name, times in results.items()]
+                case(f"{label}, warm", cmd, warm)
+    spec = f"spec: {', '.join(deps)}"
+    return [
+        Row("lock", PIP_COMPILE_COLD, times[PIP_COMPILE_COLD], note=spec),
+        Row("lock", "uv pip compile --generate-hashes, cold", times["uv pip compile --generate-hashes, cold"],
+            ref=PIP_COMPILE_COLD),
+        Row("lock", "envbuild lock, cold", times["envbuild lock, cold"], ref=PIP_COMPILE_COLD, note="empty caches"),
+        Row("lock", PIP_COMPILE_WARM, times[PIP_COMPILE_WARM]),
+        Row("lock", "uv pip compile --generate-hashes, warm", times["uv pip compile --generate-hashes, warm"],
+            ref=PIP_COMPILE_WARM),
+        Row("lock", "envbuild lock, warm (inputs changed)", times["envbuild lock, warm (inputs changed)"],
+            ref=PIP_COMPILE_WARM, note="resolves again"),
+        Row("lock", "envbuild lock, no-op", times["envbuild lock, no-op"], ref=PIP_COMPILE_WARM, floor=under(0.5),
+            note="inputs unchanged"),
+        Row("lock", "envbuild lock --check", times["envbuild lock --check"], ref=PIP_COMPILE_WARM, floor=under(0.5)),
+    ]
 
 
-def table(rows: list[tuple[str, float]], runs: int, spec: str) -> str:
-    ref = dict(rows).get("pip-compile --generate-hashes warm") or 1.0
-    out = [f"envbuild lock benchmark: spec={spec} ({', '.join(SPECS[spec])}), median of {runs} run(s)",
-           f"{'case':<42} {'seconds':>9} {'x pip-compile warm':>19}"]
-    out += [f"{name:<42} {secs:>9.3f} {secs / ref:>19.2f}" for name, secs in rows]
-    return "\n".join(out)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per case (the median is reported)")
-    parser.add_argument("--smoke", action="store_true", help="one run of the small spec: a fast check for CI")
-    parser.add_argument("--spec", choices=sorted(SPECS), default="small")
-    args = parser.parse_args(argv)
-    runs, spec = (1, "small") if args.smoke else (max(1, args.runs), args.spec)
-    print(table(measure(spec, runs), runs, spec))
-    return 0
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    return script_main(__doc__, measure, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -93,6 +93,22 @@ def test_rename_changes_directory_checksum(tmp_path: Path) -> None:
     assert before[0]["sha256"] != after[0]["sha256"]
 
 
+def test_directory_manifest_keeps_walk_order_and_symlink_rules(tmp_path: Path) -> None:
+    # the manifest order is part of every recorded checksum: a directory's own files by name,
+    # then its subdirectories by name; symlinked files count, symlinked directories do not
+    d = tmp_path / "d"
+    (d / "a" / "b").mkdir(parents=True)
+    for rel, text in {"b.txt": "1", "a/x": "2", "a/b/y": "3", "A": "5"}.items():
+        (d / rel).write_text(text)
+    (d / "link").symlink_to("b.txt")
+    (d / "dirlink").symlink_to("a")
+    [got], _ = provenance.data_checksums(tmp_path, ["d"])
+    order = ["A", "b.txt", "link", "a/x", "a/b/y"]
+    manifest = "".join(f"{provenance.sha256_file(d / r)}  {r}\n" for r in order)
+    assert got == {"path": "d", "sha256": provenance.sha256_bytes(manifest.encode()), "bytes": 5, "files": 5}
+    assert [p.relative_to(d).as_posix() for p in provenance._files_under(d)] == order
+
+
 def test_redaction() -> None:
     env = provenance.redact_env({"API_TOKEN": "t", "aws_secret_access_key": "k", "DB_PASSWORD": "p",
                                  "GCP_CREDENTIALS": "c", "URL": "https://u:pw@host/x", "LR": "0.1"})

@@ -56,8 +56,9 @@ def test_run_all_writes_one_report(tmp_path: Path) -> None:
 
 
 def test_floors_and_ratios() -> None:
-    sys.path.insert(0, str(BENCH))
-    from common import Row, link_refs, over_ref, throughput, under
+    # Imported as bench.common, never by putting bench/ on sys.path: bench/build.py would then
+    # shadow the `build` package that pip-tools imports, for every later test in the session.
+    from bench.common import Row, link_refs, over_ref, throughput, under
 
     ref = Row("x", "ref", [1.0, 2.0, 9.0])
     rows = link_refs([ref, Row("x", "fast", [0.1], ref="ref", floor=under(0.2)),

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import engine, provenance, record as rec, store
+from envbuild import engine, image, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError
+from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
 from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock, staleness
 from envbuild.spec import Spec, load_spec
@@ -35,18 +36,11 @@ DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE":
 # --- the lock and build stages ------------------------------------------------------------
 
 
-def resolve_image(spec: Spec, lock: EnvLock) -> str:
-    """The image of this lock, built when missing."""
-    from envbuild.image import ensure_image
+def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
+    """The image of this lock, built when missing (its facts come from the build's own inspect)."""
+    from envbuild.output import info
 
-    return ensure_image(spec, lock)
-
-
-def pushed_digest(root: Path, lock_hash: str) -> str | None:
-    """`repo@sha256:...` recorded by `envbuild push` for this lock, or None."""
-    from envbuild.image import pushed_digest as from_push
-
-    return from_push(root, lock_hash)
+    return image.build(spec, lock, log=info).facts
 
 
 def relock(root: Path) -> None:
@@ -119,26 +113,23 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def image_facts(root: Path, ref: str, lock: EnvLock | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record's image section and the image's own config (for its env)."""
-    info = engine.inspect_image(ref)
-    if info is None:
-        raise EngineError(f"image {ref} is not in the engine")
-    labels = (info.get("Config") or {}).get("Labels") or {}
-    lock_hash = lock.lock_hash if lock else labels.get("dev.envbuild.lock-hash")
-    repo_digest = ref if "@sha256:" in ref else (pushed_digest(root, lock_hash) if lock_hash else None)
+def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str, Any]:
+    """The record's image section."""
+    ref, labels = facts.ref, facts.labels
+    lock_hash = lock.lock_hash if lock else labels.get(image.LABEL_LOCK_HASH)
+    repo_digest = ref if "@sha256:" in ref else (image.pushed_digest(root, lock_hash) if lock_hash else None)
     if repo_digest is None:
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-        digests = info.get("RepoDigests") or []
+        digests = facts.repo_digests
         repo_digest = next((d for d in digests if d.split("@")[0] == repo), digests[0] if digests else None)
     return {
         "ref": ref,
-        "id": info.get("Id"),
+        "id": facts.id,
         "repo_digest": repo_digest,
         "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
-        "base_digest": lock.base.digest if lock else labels.get("dev.envbuild.base-digest"),
+        "base_digest": lock.base.digest if lock else labels.get(image.LABEL_BASE_DIGEST),
         "lock_hash": lock_hash,
-    }, info.get("Config") or {}
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -302,15 +293,14 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         try:
             record["gpus"] = gpus = choose_gpus(spec, req)
             docker_version = engine.require_engine()
-            lock = None if req.image else current_lock(spec, req.relock)
             if req.image:
                 lock = read_lock(spec.root)
-                if not engine.image_exists(req.image):
-                    engine.docker("pull", req.image, capture=False)
-                ref = req.image
+                facts = image.inspect_or_pull(req.image, show_pull=True)
             else:
-                ref = resolve_image(spec, lock)
-            record["image"], image_config = image_facts(spec.root, ref, lock)
+                lock = current_lock(spec, req.relock)
+                facts = resolve_image(spec, lock)
+            ref = facts.ref
+            record["image"] = image_facts(spec.root, facts, lock)
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
@@ -319,8 +309,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version)
             env, determinism = container_env(spec, req, seed, run_id)
-            image_env = dict(e.split("=", 1) for e in image_config.get("Env") or [] if "=" in e)
-            record["env"] = provenance.redact_env({**image_env, **env})
+            record["env"] = provenance.redact_env({**facts.env, **env})
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)

@@ -22,7 +22,7 @@ from envbuild import engine, image, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
-from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock, staleness
+from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
 WORKDIR = "/workspace"  # where the project is mounted in the container
@@ -77,23 +77,9 @@ def nvidia_runtime() -> bool:
 
 
 def locked_packages(root: Path) -> dict[str, str]:
-    """{name: version} of every pin in requirements.lock and conda-lock.yml."""
-    packages: dict[str, str] = {}
-    conda = root / CONDA_LOCK
-    if conda.is_file():
-        import yaml
-
-        doc = yaml.safe_load(conda.read_text()) or {}
-        for p in doc.get("package") or []:
-            if isinstance(p, dict) and p.get("name") and p.get("version") is not None:
-                packages[str(p["name"])] = str(p["version"])
-    reqs = root / REQUIREMENTS_LOCK
-    if reqs.is_file():
-        for line in reqs.read_text().splitlines():
-            line = line.split("#", 1)[0].split(";", 1)[0].strip().rstrip("\\").strip()
-            if "==" in line and not line.startswith("-"):
-                name, _, version = line.partition("==")
-                packages[name.split("[", 1)[0].strip().lower()] = version.split()[0]
+    """{name: version} of every pin in conda-lock.yml, then requirements.lock."""
+    packages = {p.name: p.version for p in read_conda_lock(root)}
+    packages.update((p.name.split("[", 1)[0].lower(), p.version) for p in read_pip_lock(root))
     return packages
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Callable
 
-from envbuild import __version__, engine
+from envbuild import __version__, engine, provenance
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock, staleness
@@ -105,14 +105,6 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
 # --- Dockerfile ------------------------------------------------------------------------
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
 def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
     out = {
         "org.opencontainers.image.title": spec.name,
@@ -124,10 +116,10 @@ def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
         "dev.envbuild.base": lock.base.pinned,
         LABEL_VERSION: __version__,
     }
-    remote = _git(spec.root, "remote", "get-url", "origin")
+    remote = provenance.git_out(spec.root, "remote", "get-url", "origin")
     if remote:
-        out["org.opencontainers.image.source"] = re.sub(r"//[^/@]*@", "//", remote)  # drop credentials
-    revision = _git(spec.root, "rev-parse", "HEAD")
+        out["org.opencontainers.image.source"] = provenance.strip_credentials(remote)
+    revision = provenance.git_out(spec.root, "rev-parse", "HEAD")
     if revision:
         out["org.opencontainers.image.revision"] = revision
     return out

@@ -133,7 +133,10 @@ def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    """provenance.git as text; check: a failure raises EnvbuildError with git's last line."""
+    from envbuild.provenance import git as run_git
+
+    proc = run_git(root, *args, text=True)
     if check and proc.returncode != 0:
         raise EnvbuildError(f"git {args[0]} failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     return proc

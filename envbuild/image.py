@@ -26,7 +26,7 @@ from typing import Any, Callable
 from envbuild import __version__, engine, provenance
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
-from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock, staleness
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
 from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
@@ -47,12 +47,12 @@ LABEL_VERSION = "dev.envbuild.version"
 # --- the lock the build trusts ---------------------------------------------------------
 
 
-def require_fresh_lock(spec: Spec) -> EnvLock:
-    """The project's envbuild.lock, refused (exit 2, "run envbuild lock") when missing or stale."""
+def require_fresh_lock(spec: Spec, fix: str = "run envbuild lock") -> EnvLock:
+    """The project's envbuild.lock, refused (exit 2, `fix`) when missing or stale."""
     lock = require_lock(spec.root)
     why = staleness(spec, lock)
     if why:
-        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} is stale: {why}; run envbuild lock")
+        raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; {fix}")
     return lock
 
 

@@ -51,15 +51,10 @@ def relock(root: Path) -> None:
 
 
 def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
-    lock = read_lock(spec.root)
-    why = staleness(spec, lock)
-    if why and relock_if_stale:
+    """The fresh lock (the same refusal as `envbuild build`), relocked first when asked."""
+    if relock_if_stale and staleness(spec, read_lock(spec.root)):
         relock(spec.root)
-        lock = read_lock(spec.root)
-        why = staleness(spec, lock)
-    if why or lock is None:
-        raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; run envbuild lock, or envbuild run --relock")
-    return lock
+    return image.require_fresh_lock(spec, fix="run envbuild lock, or envbuild run --relock")
 
 
 # --- host GPU support ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+from envbuild.record import DIFF_FILE
 
 CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
 SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -113,9 +114,9 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
         if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
             diff += git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
     if diff:
-        (Path(run_dir) / "code.diff").write_bytes(diff)
+        (Path(run_dir) / DIFF_FILE).write_bytes(diff)
         info["diff_sha256"] = sha256_bytes(diff)
-        info["diff_file"] = "code.diff"
+        info["diff_file"] = DIFF_FILE
     return info
 
 

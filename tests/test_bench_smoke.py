@@ -55,8 +55,9 @@ def test_run_all_writes_one_report(tmp_path: Path) -> None:
         assert fact in text
 
 
-def test_floors_and_ratios() -> None:
-    sys.path.insert(0, str(BENCH))
+def test_floors_and_ratios(monkeypatch) -> None:
+    # restored afterwards: bench/build.py must not shadow the `build` package (conda-lock imports it)
+    monkeypatch.syspath_prepend(str(BENCH))
     from common import Row, link_refs, over_ref, throughput, under
 
     ref = Row("x", "ref", [1.0, 2.0, 9.0])

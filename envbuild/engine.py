@@ -63,6 +63,8 @@ def image_exists(ref: str) -> bool:
     return inspect_image(ref) is not None
 
 
-def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: bool = True) -> list[str]:
-    """The argument list for a plain `docker run` (used by tests and doctor checks)."""
-    return ["run", *(["--rm"] if rm else []), "--network", network, image, *command]
+def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: bool = True,
+             options: Sequence[str] = ()) -> list[str]:
+    """The argument list for `docker run` (envbuild run, apt resolution, tests): the network is
+    always named; `options` go before the image."""
+    return ["run", *(["--rm"] if rm else []), "--network", network, *options, image, *command]

@@ -143,14 +143,13 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
                 gpus: str | None, root: Path) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv."""
-    args = ["run", "--rm", "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-            "--user", f"{os.getuid()}:{os.getgid()}", "--network", network,
-            "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
+    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
     for k in env:
-        args += ["-e", k]
+        options += ["-e", k]
     if gpus:
-        args += ["--gpus", gpus]
-    return [*args, image, *command]
+        options += ["--gpus", gpus]
+    return engine.run_args(image, command, network=network, options=options)
 
 
 class _Stopper:

@@ -24,7 +24,7 @@ from string import Template
 from typing import Any, Callable
 
 from envbuild import __version__, engine, provenance
-from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
 from envbuild.registry import parse_reference
@@ -411,8 +411,7 @@ def push(root: Path, local: str, repo: str, lock: EnvLock) -> dict[str, Any]:
     proc = engine.docker("push", remote, check=False)
     out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")
     if proc.returncode != 0:
-        last = [ln for ln in out.splitlines() if ln.strip()]
-        raise EnvbuildError(f"docker push {remote} failed: {last[-1] if last else proc.returncode}", EXIT_FAILURE)
+        raise EnvbuildError(f"docker push {remote} failed: {last_line(out, f'exit {proc.returncode}')}", EXIT_FAILURE)
     facts = inspect(remote)
     name = parse_reference(remote).name
     digest = next((d for d in (facts.repo_digests if facts else []) if d.split("@")[0] == name), None)

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from envbuild import store
 from envbuild.record import DIFF_FILE, LOCK_DIR
-from envbuild.errors import EXIT_USAGE, EnvbuildError
+from envbuild.errors import EXIT_USAGE, EnvbuildError, last_line
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
 
@@ -139,7 +139,7 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
     proc = run_git(root, *args, text=True)
     if check and proc.returncode != 0:
-        raise EnvbuildError(f"git {args[0]} failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        raise EnvbuildError(f"git {args[0]} failed in {root}: {last_line(proc.stderr, f'exit {proc.returncode}')}")
     return proc
 
 
@@ -178,7 +178,8 @@ def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | 
         proc = git(path, "apply", "--whitespace=nowarn", str(diff.resolve()), check=False)
         if proc.returncode != 0:
             remove_worktree(root, path)
-            raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {proc.stderr.strip()}", EXIT_USAGE)
+            raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {last_line(proc.stderr, 'git apply failed')}",
+                                EXIT_USAGE)
     project = path / prefix
     for entry in record.get("data") or []:
         link_tree(Path(root) / entry["path"], project / entry["path"])

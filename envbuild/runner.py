@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envbuild import engine, image, provenance, record as rec, store
-from envbuild.errors import EngineError, EnvbuildError
+from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
@@ -320,8 +320,8 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + stopper.signum, f"{signame} received")
     if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
         # docker's own failure (bad option, missing runtime): say docker's last line
-        last = (run_dir / rec.STDERR_LOG).read_text(errors="replace").strip().splitlines()
-        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last[-1] if last else code}")
+        last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
+        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last}")
     return run_dir, _finish(spec, run_dir, record, "succeeded" if code == 0 else "failed", code, None)
 
 

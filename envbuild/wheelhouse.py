@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild import artifacts
-from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
 from envbuild.lockfile import requirement_lines
 
@@ -216,8 +216,7 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
         return EnvbuildError(
             f"{name.group(1) if name else 'a locked artifact'}: downloaded sha256 is {m.group(2)} but "
             f"requirements.lock expects {m.group(1)}; the index served a substituted file", EXIT_FAILURE)
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    return EnvbuildError(f"pip download failed: {lines[-1] if lines else 'no output'}", EXIT_FAILURE)
+    return EnvbuildError(f"pip download failed: {last_line(output, 'no output')}", EXIT_FAILURE)
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:

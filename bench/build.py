@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, PYTHON, Row, repeat, run, script_main, timed, under
+from common import ENVBUILD, PYTHON, BenchError, Row, repeat, run, script_main, timed, under
 
 from tests.helpers.locking import make_locked_project  # the one place lock inputs are made
 
@@ -48,7 +48,12 @@ CLASSIC = {"DOCKER_BUILDKIT": "0"}  # the engine here (20.10) builds with the cl
 
 
 def size_mb(ref: str) -> str:
-    return f"image {int(run(['docker', 'image', 'inspect', '--format', '{{.Size}}', ref]).stdout) / 1e6:.0f} MB"
+    from envbuild.image import inspect
+
+    facts = inspect(ref)
+    if facts is None:
+        raise BenchError(f"bench: image {ref} is not in the engine")
+    return f"image {facts.size / 1e6:.0f} MB"
 
 
 def reference_context(project: Path, pinned_base: str, ctx: Path) -> Path:

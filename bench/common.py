@@ -168,8 +168,10 @@ def machine() -> dict[str, str]:
     """The facts a reader needs to weigh the figures: cores, memory, OS, docker, python, load."""
     from envbuild.provenance import host_facts
 
+    from envbuild.engine import server_version
+
     docker = shutil.which("docker")
-    server = _first_line([docker, "version", "--format", "{{.Server.Version}}"]) if docker else None
+    server = server_version()
     client = _first_line([docker, "version", "--format", "{{.Client.Version}}"]) if docker else None
     facts = host_facts(server)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from envbuild.errors import EXIT_FAILURE, EnvbuildError, RegistryError
+from envbuild.errors import EXIT_FAILURE, EnvbuildError, RegistryError, last_line
 from envbuild.fsutil import cache_dir
 from envbuild.spec import DEFAULT_BASE, IMAGE_REF
 
@@ -122,7 +122,7 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise EnvbuildError(f"tar of {rootfs} failed: {proc.stderr.strip().splitlines()[-1:]}", EXIT_FAILURE)
+        raise EnvbuildError(f"tar of {rootfs} failed: {last_line(proc.stderr, f'exit {proc.returncode}')}", EXIT_FAILURE)
     os.replace(tmp, tarball)
 
 

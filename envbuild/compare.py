@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,11 +185,9 @@ def changed_between(root: Path | None, commit_a: str | None, commit_b: str | Non
     """`git diff --name-only A B` in the project repository, or None when it cannot tell."""
     if root is None or not commit_a or not commit_b:
         return None
-    try:
-        proc = subprocess.run(["git", "-C", str(root), "diff", "--name-only", commit_a, commit_b],
-                              capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    from envbuild.provenance import git
+
+    proc = git(root, "diff", "--name-only", commit_a, commit_b, text=True, timeout=60)
     return proc.stdout.split() if proc.returncode == 0 else None
 
 

@@ -233,10 +233,10 @@ def resolve_platform(spec: Spec, base: Base, platform: str, step: Step = lambda 
     step(f"Resolving {len(spec.system_packages)} system packages with apt in {ref} ({platform})")
     with tempfile.TemporaryDirectory(prefix="apt-", dir=artifacts.kind_dir(KIND)) as tmp:
         out = Path(tmp)
-        proc = engine.docker(
-            "run", "--rm", "--network", "host", "--platform", platform, "--user", "0:0",
-            "-e", f"HOST_IDS={os.getuid()}:{os.getgid()}", "-v", f"{out}:/out", "-v", f"{lists}:/var/lib/apt/lists",
-            "--entrypoint", "/bin/sh", ref, "-c", APT_SCRIPT, "sh", *spec.system_packages, check=False)
+        options = ["--platform", platform, "--user", "0:0", "-e", f"HOST_IDS={os.getuid()}:{os.getgid()}",
+                   "-v", f"{out}:/out", "-v", f"{lists}:/var/lib/apt/lists", "--entrypoint", "/bin/sh"]
+        proc = engine.docker(*engine.run_args(ref, ["-c", APT_SCRIPT, "sh", *spec.system_packages], network="host",
+                                              options=options), check=False)
         if proc.returncode != 0:
             raise apt_error(spec, ref, platform, proc.returncode, proc.stderr.decode(errors="replace"))
         inst, in_base = parse_simulate((out / "simulate.txt").read_text())

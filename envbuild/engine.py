@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from typing import Any, Sequence
 
-from envbuild.errors import EngineError
+from envbuild.errors import EngineError, last_line
 
 FIX = "start it with `make docker-up` (Debian) or your Docker Desktop, then try again"
 
@@ -29,8 +29,7 @@ def docker(*args: str, check: bool = True, capture: bool = True, input: bytes | 
     """Run `docker ARGS`; on failure raise EngineError with docker's own last line."""
     proc = subprocess.run([docker_bin(), *args], capture_output=capture, input=input, timeout=timeout)
     if check and proc.returncode != 0:
-        err = (proc.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise EngineError(f"docker {args[0]} failed: {err[-1] if err else f'exit {proc.returncode}'}")
+        raise EngineError(f"docker {args[0]} failed: {last_line(proc.stderr, f'exit {proc.returncode}')}")
     return proc
 
 
@@ -63,6 +62,8 @@ def image_exists(ref: str) -> bool:
     return inspect_image(ref) is not None
 
 
-def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: bool = True) -> list[str]:
-    """The argument list for a plain `docker run` (used by tests and doctor checks)."""
-    return ["run", *(["--rm"] if rm else []), "--network", network, image, *command]
+def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: bool = True,
+             options: Sequence[str] = ()) -> list[str]:
+    """The argument list for `docker run` (envbuild run, apt resolution, tests): the network is
+    always named; `options` go before the image."""
+    return ["run", *(["--rm"] if rm else []), "--network", network, *options, image, *command]

@@ -8,6 +8,14 @@ EXIT_FAILURE = 1  # the thing asked about is not so: stale lock, not reproduced,
 EXIT_USAGE = 2  # bad input or a missing ingredient: the user must fix something first
 
 
+def last_line(output: str | bytes | None, default: str) -> str:
+    """The last non-blank line of a tool's output, for a one-line error; `default` when it printed nothing."""
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    lines = [ln.strip() for ln in (output or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else default
+
+
 class EnvbuildError(Exception):
     """An expected failure with a message meant for the user."""
 

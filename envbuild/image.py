@@ -23,10 +23,10 @@ from pathlib import Path
 from string import Template
 from typing import Any, Callable
 
-from envbuild import __version__, engine
-from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild import __version__, engine, provenance
+from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
-from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, require_lock, staleness
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
 from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
@@ -47,12 +47,12 @@ LABEL_VERSION = "dev.envbuild.version"
 # --- the lock the build trusts ---------------------------------------------------------
 
 
-def require_fresh_lock(spec: Spec) -> EnvLock:
-    """The project's envbuild.lock, refused (exit 2, "run envbuild lock") when missing or stale."""
+def require_fresh_lock(spec: Spec, fix: str = "run envbuild lock") -> EnvLock:
+    """The project's envbuild.lock, refused (exit 2, `fix`) when missing or stale."""
     lock = require_lock(spec.root)
     why = staleness(spec, lock)
     if why:
-        raise EnvbuildError(f"{spec.root / 'envbuild.lock'} is stale: {why}; run envbuild lock")
+        raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; {fix}")
     return lock
 
 
@@ -105,14 +105,6 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
 # --- Dockerfile ------------------------------------------------------------------------
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
 def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
     out = {
         "org.opencontainers.image.title": spec.name,
@@ -124,10 +116,10 @@ def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
         "dev.envbuild.base": lock.base.pinned,
         LABEL_VERSION: __version__,
     }
-    remote = _git(spec.root, "remote", "get-url", "origin")
+    remote = provenance.git_out(spec.root, "remote", "get-url", "origin")
     if remote:
-        out["org.opencontainers.image.source"] = re.sub(r"//[^/@]*@", "//", remote)  # drop credentials
-    revision = _git(spec.root, "rev-parse", "HEAD")
+        out["org.opencontainers.image.source"] = provenance.strip_credentials(remote)
+    revision = provenance.git_out(spec.root, "rev-parse", "HEAD")
     if revision:
         out["org.opencontainers.image.revision"] = revision
     return out
@@ -193,15 +185,29 @@ class ImageFacts:
     repo_digests: list[str]
     labels: dict[str, str] = field(default_factory=dict)
     size: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # the image's own Config.Env
 
 
 def inspect(ref: str) -> ImageFacts | None:
-    """id (local config digest), RepoDigests (pullable elsewhere), labels and size; None when absent."""
+    """id (local config digest), RepoDigests (pullable elsewhere), labels, size and env; None when absent."""
     data = engine.inspect_image(ref)
     if data is None:
         return None
-    return ImageFacts(ref, data["Id"], list(data.get("RepoDigests") or []),
-                      dict((data.get("Config") or {}).get("Labels") or {}), int(data.get("Size") or 0))
+    config = data.get("Config") or {}
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    return ImageFacts(ref, data["Id"], list(data.get("RepoDigests") or []), dict(config.get("Labels") or {}),
+                      int(data.get("Size") or 0), env)
+
+
+def inspect_or_pull(ref: str, *, show_pull: bool = False) -> ImageFacts:
+    """The image's facts, pulled first when the engine lacks it (show_pull: docker's progress on the terminal)."""
+    facts = inspect(ref)
+    if facts is None:
+        engine.docker("pull", ref, capture=not show_pull)
+        facts = inspect(ref)
+    if facts is None:
+        raise EnvbuildError(f"docker pull {ref} finished but the engine has no such image", EXIT_FAILURE)
+    return facts
 
 
 # --- building --------------------------------------------------------------------------
@@ -209,11 +215,23 @@ def inspect(ref: str) -> ImageFacts | None:
 
 @dataclass
 class BuildResult:
-    ref: str
+    facts: ImageFacts  # of the built (or already present) image, so callers need not inspect again
     up_to_date: bool
-    id: str
     downloaded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return self.facts.ref
+
+    @property
+    def id(self) -> str:
+        return self.facts.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `envbuild build --json` prints."""
+        return {"ref": self.ref, "id": self.id, "up_to_date": self.up_to_date, "downloaded": self.downloaded,
+                "cached": self.cached}
 
 
 def _tmp_root() -> Path:
@@ -238,16 +256,6 @@ def _target(lock: EnvLock):
     return Target(machine, lock.python)
 
 
-def _ensure_base(lock: EnvLock) -> dict[str, str]:
-    """Pull the pinned base when the engine lacks it; return its environment."""
-    data = engine.inspect_image(lock.base.pinned)
-    if data is None:
-        engine.docker("pull", lock.base.pinned)
-        data = engine.inspect_image(lock.base.pinned) or {}
-    env = (data.get("Config") or {}).get("Env") or []
-    return dict(e.split("=", 1) for e in env if "=" in e)
-
-
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
           no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
     """Build the image unless its tag exists; wheels, conda packages and .debs first, so a bad file
@@ -257,7 +265,7 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     facts = inspect(ref)
     if facts is not None and not no_cache:
-        return BuildResult(ref, True, facts.id)
+        return BuildResult(facts, True)
     refuse_unsupported(spec, lock)
     say = log or (lambda _m: None)
     target = _target(lock)
@@ -273,7 +281,7 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     if lock.system_packages:
         debset = debs.ensure(spec.root, target.platform, progress=say)
         say(f"system packages: {len(debset.downloaded)} downloaded, {len(debset.cached)} from the cache")
-    base_env = _ensure_base(lock)
+    base_env = inspect_or_pull(lock.base.pinned).env
     dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
     with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
         ctx = Path(tmp)
@@ -297,7 +305,7 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         if extra is not None:
             house.downloaded += extra.downloaded
             house.cached += extra.cached
-    return BuildResult(ref, False, facts.id, house.downloaded, house.cached)
+    return BuildResult(facts, False, house.downloaded, house.cached)
 
 
 def _copy_code(spec: Spec, dest: Path) -> None:
@@ -403,8 +411,7 @@ def push(root: Path, local: str, repo: str, lock: EnvLock) -> dict[str, Any]:
     proc = engine.docker("push", remote, check=False)
     out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")
     if proc.returncode != 0:
-        last = [ln for ln in out.splitlines() if ln.strip()]
-        raise EnvbuildError(f"docker push {remote} failed: {last[-1] if last else proc.returncode}", EXIT_FAILURE)
+        raise EnvbuildError(f"docker push {remote} failed: {last_line(out, f'exit {proc.returncode}')}", EXIT_FAILURE)
     facts = inspect(remote)
     name = parse_reference(remote).name
     digest = next((d for d in (facts.repo_digests if facts else []) if d.split("@")[0] == name), None)

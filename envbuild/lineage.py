@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.fsutil import atomic_write_json, sha256_file
+from envbuild.record import RECORD_FILE
+from envbuild.store import runs_dir
 
 INDEX_VERSION = 1
 INDEX_NAME = "outputs-index.json"
-RECORD = "record.json"
 
 
 @dataclass
@@ -32,12 +33,6 @@ class Match:
     @property
     def is_reproduction(self) -> bool:
         return bool(self.record.get("reproduces"))
-
-
-def runs_dir(root: Path) -> Path:
-    from envbuild import store
-
-    return Path(store.runs_dir(Path(root)))
 
 
 def index_path(root: Path) -> Path:
@@ -59,11 +54,11 @@ def update_index(root: Path) -> dict[str, Any]:
     path, base = index_path(root), runs_dir(root)
     index = _read_index(path)
     seen = set(index["runs"])
-    on_disk = {p.name for p in base.iterdir() if (p / RECORD).is_file()} if base.is_dir() else set()
+    on_disk = {p.name for p in base.iterdir() if (p / RECORD_FILE).is_file()} if base.is_dir() else set()
     added = False
     for run_id in sorted(on_disk - seen):
         try:
-            record = json.loads((base / run_id / RECORD).read_text())
+            record = json.loads((base / run_id / RECORD_FILE).read_text())
         except (OSError, ValueError):
             continue
         if record.get("status") == "running":  # outputs not hashed yet: look again next time
@@ -93,7 +88,7 @@ def find_by_sha256(root: Path, sha256: str) -> list[Match]:
     base = runs_dir(root)
     matches = []
     for hit in update_index(root)["outputs"].get(sha256, []):
-        record_file = base / hit["run"] / RECORD
+        record_file = base / hit["run"] / RECORD_FILE
         try:
             record = json.loads(record_file.read_text())
         except (OSError, ValueError):

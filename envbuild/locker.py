@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 
 from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import atomic_write_json, sha256_file
+from envbuild.fsutil import sha256_file
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
-                               inputs_hash, lock_inputs, read_lock, stale_reasons)
+                               inputs_hash, lock_inputs, read_lock, stale_reasons, write_lock)
 from envbuild.spec import Spec
 
 Step = Callable[[str], None]
@@ -117,7 +117,7 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
                        conda_solver=conda_solver, indexes=indexes, system_packages=system_packages)
-        atomic_write_json(work / ENVBUILD_LOCK, lock.to_dict())
+        write_lock(work, lock)
         step("Writing lockfiles")
         for name in names:
             os.replace(work / name, root / name)

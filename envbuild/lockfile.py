@@ -241,15 +241,21 @@ class CondaPackage:
     build: str | None = None
 
 
+def requirement_lines(text: str) -> list[str]:
+    """The logical lines of a pip requirements file: continuations joined, comments and blanks dropped."""
+    lines = (line.split(" #", 1)[0].strip() for line in text.replace("\\\n", " ").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def read_pip_lock(root: Path) -> list[PipPin]:
-    """The pins of requirements.lock (empty when the project has none)."""
+    """The pins of requirements.lock (empty when the project has none); option lines are skipped
+    (wheelhouse.parse_requirements_lock is the strict reader that refuses them)."""
     path = Path(root) / REQUIREMENTS_LOCK
     if not path.is_file():
         return []
     pins = []
-    for entry in path.read_text().replace("\\\n", " ").splitlines():
-        entry = entry.split(" #", 1)[0].strip()
-        if not entry or entry.startswith("#"):
+    for entry in requirement_lines(path.read_text()):
+        if entry.startswith("-"):
             continue
         words = entry.split()
         req = " ".join(w for w in words if not w.startswith("--hash="))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+from envbuild.record import DIFF_FILE
 
 CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
 SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -46,13 +47,20 @@ def redact_env(env: dict[str, str]) -> dict[str, str]:
 # --- git -----------------------------------------------------------------------------------
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True)
+def git(root: Path, *args: str, text: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`git -C ROOT ARGS`, captured: the one way envbuild runs git. Never raises: a missing git
+    binary or a timeout comes back as exit code 127."""
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return subprocess.CompletedProcess(args, 127, "" if text else b"", str(e) if text else str(e).encode())
 
 
-def _out(proc: subprocess.CompletedProcess) -> str | None:
-    text = proc.stdout.decode(errors="replace").strip()
-    return text if proc.returncode == 0 and text else None
+def git_out(root: Path, *args: str) -> str | None:
+    """git's stripped stdout, or None when it failed or printed nothing."""
+    proc = git(root, *args, timeout=60)
+    out = proc.stdout.decode(errors="replace").strip()
+    return out if proc.returncode == 0 and out else None
 
 
 def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
@@ -62,24 +70,24 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
     """
     empty = {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
              "remote": None, "changed_files": []}
-    if shutil.which("git") is None or _git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:
+    if git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:  # not a repository, or no git
         return empty
     info = dict(empty)
-    info["commit"] = _out(_git(root, "rev-parse", "--verify", "-q", "HEAD"))
-    branch = _out(_git(root, "symbolic-ref", "--short", "-q", "HEAD"))
+    info["commit"] = git_out(root, "rev-parse", "--verify", "-q", "HEAD")
+    branch = git_out(root, "symbolic-ref", "--short", "-q", "HEAD")
     info["branch"] = branch
     remote_name = None
     if branch:
-        remote_name = _out(_git(root, "config", f"branch.{branch}.remote"))
-    remotes = (_out(_git(root, "remote")) or "").split()
+        remote_name = git_out(root, "config", f"branch.{branch}.remote")
+    remotes = (git_out(root, "remote") or "").split()
     remote_name = remote_name or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
     if remote_name:
-        url = _out(_git(root, "remote", "get-url", remote_name))
+        url = git_out(root, "remote", "get-url", remote_name)
         info["remote"] = strip_credentials(url) if url else None
 
     # pathspecs relative to the project root, which may sit below the repository's top
     spec = ["--", ".", *(f":(exclude){p.rstrip('/')}" for p in (".envbuild", *exclude))]
-    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout.decode(errors="replace")
+    status = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout.decode(errors="replace")
     entries = [e for e in status.split("\0") if e]
     changed, untracked, skip = [], [], False
     for e in entries:
@@ -98,17 +106,17 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
 
     diff = b""
     if info["commit"]:
-        diff = _git(root, "diff", "--binary", "HEAD", *spec).stdout
+        diff = git(root, "diff", "--binary", "HEAD", *spec).stdout
     # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
-    top = Path(_out(_git(root, "rev-parse", "--show-toplevel")) or root)
+    top = Path(git_out(root, "rev-parse", "--show-toplevel") or root)
     for path in untracked:
         full = top / path
         if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
-            diff += _git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
+            diff += git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
     if diff:
-        (Path(run_dir) / "code.diff").write_bytes(diff)
+        (Path(run_dir) / DIFF_FILE).write_bytes(diff)
         info["diff_sha256"] = sha256_bytes(diff)
-        info["diff_file"] = "code.diff"
+        info["diff_file"] = DIFF_FILE
     return info
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from envbuild import store
-from envbuild.errors import EXIT_USAGE, EnvbuildError
+from envbuild.record import DIFF_FILE, LOCK_DIR
+from envbuild.errors import EXIT_USAGE, EnvbuildError, last_line
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
 
@@ -133,9 +134,12 @@ def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    """provenance.git as text; check: a failure raises EnvbuildError with git's last line."""
+    from envbuild.provenance import git as run_git
+
+    proc = run_git(root, *args, text=True)
     if check and proc.returncode != 0:
-        raise EnvbuildError(f"git {args[0]} failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        raise EnvbuildError(f"git {args[0]} failed in {root}: {last_line(proc.stderr, f'exit {proc.returncode}')}")
     return proc
 
 
@@ -153,7 +157,7 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
                             "fetch it (git fetch --all) and try again", EXIT_USAGE)
     if not code.get("dirty"):
         return commit, None
-    diff = run_dir / (code.get("diff_file") or "code.diff")
+    diff = run_dir / (code.get("diff_file") or DIFF_FILE)
     if not diff.is_file():
         raise EnvbuildError(f"run {rid} was dirty but its uncommitted diff {diff} is missing", EXIT_USAGE)
     if code.get("diff_sha256") and sha256_file(diff) != code["diff_sha256"]:
@@ -174,7 +178,8 @@ def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | 
         proc = git(path, "apply", "--whitespace=nowarn", str(diff.resolve()), check=False)
         if proc.returncode != 0:
             remove_worktree(root, path)
-            raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {proc.stderr.strip()}", EXIT_USAGE)
+            raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {last_line(proc.stderr, 'git apply failed')}",
+                                EXIT_USAGE)
     project = path / prefix
     for entry in record.get("data") or []:
         link_tree(Path(root) / entry["path"], project / entry["path"])
@@ -227,7 +232,7 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
         why.append(f"{digest} cannot be pulled ({(proc.stderr or b'').decode(errors='replace').strip()[-200:]})")
     else:
         why.append("no registry digest was recorded (the image was never pushed)")
-    lock_dir = run_dir / "lock"
+    lock_dir = run_dir / LOCK_DIR
     if (lock_dir / ENVBUILD_LOCK).is_file():
         restore_lock_copies(run_dir, worktree, overwrite=True)
         lock = read_lock(worktree)
@@ -244,7 +249,7 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
 
 def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> None:
     """Put the lockfiles saved with the run into the worktree (all, or only those it lacks)."""
-    lock_dir = run_dir / "lock"
+    lock_dir = run_dir / LOCK_DIR
     for f in sorted(lock_dir.iterdir()) if lock_dir.is_dir() else []:
         if f.is_file() and (overwrite or not (project / f.name).exists()):
             shutil.copy2(f, project / f.name)
@@ -339,7 +344,7 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
 
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
     """Move the new run into the original project's runs, link it to the original, keep its outputs."""
-    from envbuild.fsutil import atomic_write_json
+    from envbuild.record import write_record
     from envbuild.spec import load_spec
 
     dest = Path(store.runs_dir(root)) / new_dir.name
@@ -353,5 +358,5 @@ def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], origin
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
     new["reproduces"] = original_id
     new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
-    atomic_write_json(dest / "record.json", new)
+    write_record(dest, new)
     return dest

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import engine, provenance, record as rec, store
-from envbuild.errors import EngineError, EnvbuildError
+from envbuild import engine, image, provenance, record as rec, store
+from envbuild.errors import EngineError, EnvbuildError, last_line
+from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
-from envbuild.lockfile import CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, read_lock, staleness
+from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
 WORKDIR = "/workspace"  # where the project is mounted in the container
@@ -35,18 +36,11 @@ DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE":
 # --- the lock and build stages ------------------------------------------------------------
 
 
-def resolve_image(spec: Spec, lock: EnvLock) -> str:
-    """The image of this lock, built when missing."""
-    from envbuild.image import ensure_image
+def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
+    """The image of this lock, built when missing (its facts come from the build's own inspect)."""
+    from envbuild.output import info
 
-    return ensure_image(spec, lock)
-
-
-def pushed_digest(root: Path, lock_hash: str) -> str | None:
-    """`repo@sha256:...` recorded by `envbuild push` for this lock, or None."""
-    from envbuild.image import pushed_digest as from_push
-
-    return from_push(root, lock_hash)
+    return image.build(spec, lock, log=info).facts
 
 
 def relock(root: Path) -> None:
@@ -57,15 +51,10 @@ def relock(root: Path) -> None:
 
 
 def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
-    lock = read_lock(spec.root)
-    why = staleness(spec, lock)
-    if why and relock_if_stale:
+    """The fresh lock (the same refusal as `envbuild build`), relocked first when asked."""
+    if relock_if_stale and staleness(spec, read_lock(spec.root)):
         relock(spec.root)
-        lock = read_lock(spec.root)
-        why = staleness(spec, lock)
-    if why or lock is None:
-        raise EnvbuildError(f"{lock_path(spec.root)} is stale: {why}; run envbuild lock, or envbuild run --relock")
-    return lock
+    return image.require_fresh_lock(spec, fix="run envbuild lock, or envbuild run --relock")
 
 
 # --- host GPU support ------------------------------------------------------------------------
@@ -83,23 +72,9 @@ def nvidia_runtime() -> bool:
 
 
 def locked_packages(root: Path) -> dict[str, str]:
-    """{name: version} of every pin in requirements.lock and conda-lock.yml."""
-    packages: dict[str, str] = {}
-    conda = root / CONDA_LOCK
-    if conda.is_file():
-        import yaml
-
-        doc = yaml.safe_load(conda.read_text()) or {}
-        for p in doc.get("package") or []:
-            if isinstance(p, dict) and p.get("name") and p.get("version") is not None:
-                packages[str(p["name"])] = str(p["version"])
-    reqs = root / REQUIREMENTS_LOCK
-    if reqs.is_file():
-        for line in reqs.read_text().splitlines():
-            line = line.split("#", 1)[0].split(";", 1)[0].strip().rstrip("\\").strip()
-            if "==" in line and not line.startswith("-"):
-                name, _, version = line.partition("==")
-                packages[name.split("[", 1)[0].strip().lower()] = version.split()[0]
+    """{name: version} of every pin in conda-lock.yml, then requirements.lock."""
+    packages = {p.name: p.version for p in read_conda_lock(root)}
+    packages.update((p.name.split("[", 1)[0].lower(), p.version) for p in read_pip_lock(root))
     return packages
 
 
@@ -119,26 +94,23 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def image_facts(root: Path, ref: str, lock: EnvLock | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record's image section and the image's own config (for its env)."""
-    info = engine.inspect_image(ref)
-    if info is None:
-        raise EngineError(f"image {ref} is not in the engine")
-    labels = (info.get("Config") or {}).get("Labels") or {}
-    lock_hash = lock.lock_hash if lock else labels.get("dev.envbuild.lock-hash")
-    repo_digest = ref if "@sha256:" in ref else (pushed_digest(root, lock_hash) if lock_hash else None)
+def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str, Any]:
+    """The record's image section."""
+    ref, labels = facts.ref, facts.labels
+    lock_hash = lock.lock_hash if lock else labels.get(image.LABEL_LOCK_HASH)
+    repo_digest = ref if "@sha256:" in ref else (image.pushed_digest(root, lock_hash) if lock_hash else None)
     if repo_digest is None:
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-        digests = info.get("RepoDigests") or []
+        digests = facts.repo_digests
         repo_digest = next((d for d in digests if d.split("@")[0] == repo), digests[0] if digests else None)
     return {
         "ref": ref,
-        "id": info.get("Id"),
+        "id": facts.id,
         "repo_digest": repo_digest,
         "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
-        "base_digest": lock.base.digest if lock else labels.get("dev.envbuild.base-digest"),
+        "base_digest": lock.base.digest if lock else labels.get(image.LABEL_BASE_DIGEST),
         "lock_hash": lock_hash,
-    }, info.get("Config") or {}
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -171,14 +143,13 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
                 gpus: str | None, root: Path) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv."""
-    args = ["run", "--rm", "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-            "--user", f"{os.getuid()}:{os.getgid()}", "--network", network,
-            "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
+    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
     for k in env:
-        args += ["-e", k]
+        options += ["-e", k]
     if gpus:
-        args += ["--gpus", gpus]
-    return [*args, image, *command]
+        options += ["--gpus", gpus]
+    return engine.run_args(image, command, network=network, options=options)
 
 
 class _Stopper:
@@ -302,15 +273,14 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         try:
             record["gpus"] = gpus = choose_gpus(spec, req)
             docker_version = engine.require_engine()
-            lock = None if req.image else current_lock(spec, req.relock)
             if req.image:
                 lock = read_lock(spec.root)
-                if not engine.image_exists(req.image):
-                    engine.docker("pull", req.image, capture=False)
-                ref = req.image
+                facts = image.inspect_or_pull(req.image, show_pull=True)
             else:
-                ref = resolve_image(spec, lock)
-            record["image"], image_config = image_facts(spec.root, ref, lock)
+                lock = current_lock(spec, req.relock)
+                facts = resolve_image(spec, lock)
+            ref = facts.ref
+            record["image"] = image_facts(spec.root, facts, lock)
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
@@ -319,8 +289,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version)
             env, determinism = container_env(spec, req, seed, run_id)
-            image_env = dict(e.split("=", 1) for e in image_config.get("Env") or [] if "=" in e)
-            record["env"] = provenance.redact_env({**image_env, **env})
+            record["env"] = provenance.redact_env({**facts.env, **env})
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
@@ -351,8 +320,8 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + stopper.signum, f"{signame} received")
     if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
         # docker's own failure (bad option, missing runtime): say docker's last line
-        last = (run_dir / rec.STDERR_LOG).read_text(errors="replace").strip().splitlines()
-        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last[-1] if last else code}")
+        last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
+        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last}")
     return run_dir, _finish(spec, run_dir, record, "succeeded" if code == 0 else "failed", code, None)
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild import artifacts
-from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
+from envbuild.lockfile import requirement_lines
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
@@ -91,12 +92,8 @@ def wheels_dir() -> Path:
 
 def parse_requirements_lock(path: Path) -> list[Pin]:
     """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed."""
-    text = path.read_text().replace("\\\n", " ")
     pins = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
+    for line in requirement_lines(path.read_text()):
         if line.startswith("-"):
             raise EnvbuildError(f"{path}: option line {line.split()[0]!r} is not allowed in a lock; run envbuild lock")
         m = _PIN.match(line)
@@ -219,8 +216,7 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
         return EnvbuildError(
             f"{name.group(1) if name else 'a locked artifact'}: downloaded sha256 is {m.group(2)} but "
             f"requirements.lock expects {m.group(1)}; the index served a substituted file", EXIT_FAILURE)
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    return EnvbuildError(f"pip download failed: {lines[-1] if lines else 'no output'}", EXIT_FAILURE)
+    return EnvbuildError(f"pip download failed: {last_line(output, 'no output')}", EXIT_FAILURE)
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:

@@ -49,7 +49,7 @@ def build(
         return
     result = image.build(spec, lock, bake_code=bake_code, no_cache=no_cache, log=info)
     if json_out:
-        print_json(vars(result))
+        print_json(result.to_dict())
     elif result.up_to_date:
         info(f"{result.ref} is up to date")
     else:

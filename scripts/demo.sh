@@ -37,3 +37,5 @@ step "envbuild diff $first latest   (same ingredients, same weights)"
 "$ENVBUILD" diff "$first" latest
 step "envbuild trace outputs/model.pt   (from a model file back to its run)"
 "$ENVBUILD" trace outputs/model.pt
+step "envbuild reproduce $first   (same commit, image and seed: do the metrics come back?)"
+"$ENVBUILD" reproduce "$first"

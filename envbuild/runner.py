@@ -71,10 +71,12 @@ def nvidia_runtime() -> bool:
 # --- the lock part of the record -------------------------------------------------------------
 
 
-def locked_packages(root: Path) -> dict[str, str]:
-    """{name: version} of every pin in conda-lock.yml, then requirements.lock."""
+def locked_packages(root: Path, lock: EnvLock) -> dict[str, str]:
+    """{name: version} of every pin in conda-lock.yml, then requirements.lock, then the Debian
+    packages as `deb:<name>`, so `envbuild diff` names an apt change like any other package."""
     packages = {p.name: p.version for p in read_conda_lock(root)}
     packages.update((p.name.split("[", 1)[0].lower(), p.version) for p in read_pip_lock(root))
+    packages.update((f"deb:{name}", version) for name, version in lock.system_packages.items())
     return packages
 
 
@@ -90,7 +92,7 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
         "lock_hash": lock.lock_hash,
         "inputs_hash": lock.inputs_hash,
         "lockfiles": dict(lock.lockfiles),
-        "packages": locked_packages(root),
+        "packages": locked_packages(root, lock),
     }
 
 

@@ -290,3 +290,14 @@ def test_record_carries_the_registry_digest_after_push(project: Path) -> None:
     repo, digest = pushed["repo_digest"].split("@")
     assert manifest_digest(f"{repo}:{pushed['pushed'].rsplit(':', 1)[1]}") == digest  # what the registry serves
     assert r["tags"]["mlflow.docker.image.uri"] == pushed["repo_digest"]
+
+
+def test_locked_packages_name_pip_conda_and_debian_pins(tmp_path: Path) -> None:
+    from envbuild.lockfile import Base, EnvLock
+    from envbuild.runner import locked_packages
+
+    (tmp_path / "requirements.lock").write_text(
+        "six==1.16.0 \\\n    --hash=sha256:" + "a" * 64 + "\nidna==3.7 \\\n    --hash=sha256:" + "b" * 64 + "\n")
+    lock = EnvLock(envbuild="0", python="3.11", platforms=["linux/amd64"], inputs_hash="", inputs={},
+                   base=Base("b:t", "sha256:" + "0" * 64), lockfiles={}, system_packages={"jq": "1.6-2.1"})
+    assert locked_packages(tmp_path, lock) == {"six": "1.16.0", "idna": "3.7", "deb:jq": "1.6-2.1"}

@@ -63,16 +63,20 @@ def git_out(root: Path, *args: str) -> str | None:
     return out if proc.returncode == 0 and out else None
 
 
+def empty_code() -> dict[str, Any]:
+    """The record's code section when nothing is known (no git, or before the run starts)."""
+    return {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
+            "remote": None, "changed_files": []}
+
+
 def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """commit, branch, dirty flag, remote; the uncommitted diff (untracked files too) saved as code.diff.
 
     `exclude`: project paths that are not code (the .envbuild dir, data, outputs): never in the diff.
     """
-    empty = {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
-             "remote": None, "changed_files": []}
+    info = empty_code()
     if git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:  # not a repository, or no git
-        return empty
-    info = dict(empty)
+        return info
     info["commit"] = git_out(root, "rev-parse", "--verify", "-q", "HEAD")
     branch = git_out(root, "symbolic-ref", "--short", "-q", "HEAD")
     info["branch"] = branch

@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envbuild import engine
 from envbuild.fsutil import cache_dir
 from envbuild.spec import DEFAULT_BASE
 
@@ -99,7 +100,7 @@ def check_gpus() -> Check:
                      "optional: install the NVIDIA driver and nvidia-container-toolkit to use GPUs")
     names = "; ".join(f"{g['index']}: {g['name']} {g['memory']}" for g in found)
     detail = f"{len(found)} ({names}), driver {found[0]['driver']}"
-    if not (shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-ctk")):
+    if not engine.nvidia_toolkit():
         return Check("nvidia gpus", False, False, detail + "; nvidia-container-toolkit missing",
                      "optional: install nvidia-container-toolkit so `docker run --gpus` works")
     return Check("nvidia gpus", True, False, detail)

@@ -67,3 +67,24 @@ def run_args(image: str, command: Sequence[str], *, network: str = "none", rm: b
     """The argument list for `docker run` (envbuild run, apt resolution, tests): the network is
     always named; `options` go before the image."""
     return ["run", *(["--rm"] if rm else []), "--network", network, *options, image, *command]
+
+
+# What `docker run --gpus` needs on the host: the NVIDIA container toolkit (any of its binaries).
+NVIDIA_TOOLKIT = ("nvidia-container-cli", "nvidia-container-runtime-hook", "nvidia-ctk")
+
+
+def nvidia_toolkit() -> str | None:
+    """The path of an NVIDIA container toolkit binary on PATH, or None."""
+    return next((p for p in map(shutil.which, NVIDIA_TOOLKIT) if p), None)
+
+
+def nvidia_runtime() -> bool:
+    """Whether `docker run --gpus` can work here: the toolkit is installed, or the engine lists an
+    nvidia runtime (asked only when the toolkit is not on PATH)."""
+    if nvidia_toolkit():
+        return True
+    try:
+        proc = docker("info", "--format", "{{json .Runtimes}}", check=False)
+    except EngineError:
+        return False
+    return b"nvidia" in proc.stdout

@@ -60,14 +60,6 @@ def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
 # --- host GPU support ------------------------------------------------------------------------
 
 
-def nvidia_runtime() -> bool:
-    """Whether `docker run --gpus` can work here: an nvidia runtime or the container toolkit."""
-    proc = engine.docker("info", "--format", "{{json .Runtimes}}", check=False)
-    if b"nvidia" in proc.stdout:
-        return True
-    return any(shutil.which(b) for b in ("nvidia-container-cli", "nvidia-container-runtime-hook"))
-
-
 # --- the lock part of the record -------------------------------------------------------------
 
 
@@ -238,11 +230,11 @@ def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
     """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
     if req.gpus is not None:
         wanted = None if req.gpus in ("none", "0") else req.gpus
-        if wanted and not nvidia_runtime():
+        if wanted and not engine.nvidia_runtime():
             raise EnvbuildError(f"--gpus {req.gpus}: this Docker engine has no NVIDIA runtime; install the "
                                 "NVIDIA Container Toolkit, or run without --gpus")
         return wanted
-    if spec.gpus and not nvidia_runtime():
+    if spec.gpus and not engine.nvidia_runtime():
         from envbuild.output import info
 
         info(f"note: {spec.source.name} asks for gpus = {spec.gpus!r} but this engine has no NVIDIA runtime; "

@@ -217,6 +217,7 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
                  say: Callable[[str], None]) -> tuple[str, str]:
     """(reference to run, how it was had): local id, else pulled digest, else rebuilt from the lock copies."""
     from envbuild import engine
+    from envbuild.image import inspect_or_pull
     from envbuild.lockfile import ENVBUILD_LOCK, read_lock
 
     image, rid = record.get("image") or {}, record.get("id")
@@ -226,10 +227,11 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
     digest = image.get("repo_digest")
     if digest:
         say(f"pulling {digest}")
-        proc = engine.docker("pull", "--quiet", digest, check=False)
-        if proc.returncode == 0:
+        try:
+            inspect_or_pull(digest)
             return digest, "pulled"
-        why.append(f"{digest} cannot be pulled ({(proc.stderr or b'').decode(errors='replace').strip()[-200:]})")
+        except EnvbuildError as e:
+            why.append(f"{digest} cannot be pulled ({e})")
     else:
         why.append("no registry digest was recorded (the image was never pushed)")
     lock_dir = run_dir / LOCK_DIR

@@ -173,17 +173,21 @@ def ensure(root: Path, platform: str, *, progress: Callable[[str], None] | None 
 def stage(cset: CondaSet, context: Path, *, pth: str) -> None:
     """Create the environment in context/conda (prefix /opt/conda recorded in every file), and put
     the pip entries' wheels and requirements beside it. `pth` is the envbuild runtime's .pth line set."""
+    create_prefix(cset, context / CONTEXT_DIR, pth=pth)
+    if cset.wheels is not None:
+        artifacts.link_into([w.path for w in cset.wheels.wheels], context / WHEELS_DIR)
+        (context / PIP_LOCK).write_text("".join(map(requirement_line, cset.lock.pip)))
+
+
+def create_prefix(cset: CondaSet, dest: Path, *, pth: str) -> None:
+    """The conda environment's files, made on the host in `dest` for prefix /opt/conda (no pip entries)."""
     import asyncio
 
-    dest = context / CONTEXT_DIR
     _portable_meta(dest, asyncio.run(_install(cset, dest)))
     if cset.lock.python:
         site = dest / "lib" / f"python{cset.lock.python}" / "site-packages"
         site.mkdir(parents=True, exist_ok=True)
         (site / "zz-envbuild.pth").write_text(pth)
-    if cset.wheels is not None:
-        artifacts.link_into([w.path for w in cset.wheels.wheels], context / WHEELS_DIR)
-        (context / PIP_LOCK).write_text("".join(map(requirement_line, cset.lock.pip)))
 
 
 async def _install(cset: CondaSet, dest: Path) -> dict[str, CondaPackage]:

@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import subprocess
-import tempfile
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 from typing import Any, Callable
 
-from envbuild import __version__, engine, provenance
-from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
+from envbuild import __version__, engine
+from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
 from envbuild.registry import parse_reference
@@ -116,12 +111,6 @@ def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
         "dev.envbuild.base": lock.base.pinned,
         LABEL_VERSION: __version__,
     }
-    remote = provenance.git_out(spec.root, "remote", "get-url", "origin")
-    if remote:
-        out["org.opencontainers.image.source"] = provenance.strip_credentials(remote)
-    revision = provenance.git_out(spec.root, "rev-parse", "HEAD")
-    if revision:
-        out["org.opencontainers.image.revision"] = revision
     return out
 
 
@@ -219,6 +208,7 @@ class BuildResult:
     up_to_date: bool
     downloaded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    manifest_digest: str | None = None  # of the image as envbuild wrote it: what a push will be answered
 
     @property
     def ref(self) -> str:
@@ -230,137 +220,64 @@ class BuildResult:
 
     def to_dict(self) -> dict[str, Any]:
         """What `envbuild build --json` prints."""
-        return {"ref": self.ref, "id": self.id, "up_to_date": self.up_to_date, "downloaded": self.downloaded,
-                "cached": self.cached}
-
-
-def _tmp_root() -> Path:
-    from envbuild.fsutil import cache_dir
-
-    d = cache_dir() / "tmp"  # beside the wheel cache, so wheels hard-link into the context
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+        return {"ref": self.ref, "id": self.id, "digest": self.manifest_digest, "up_to_date": self.up_to_date,
+                "downloaded": self.downloaded, "cached": self.cached}
 
 
 def _machine() -> str | None:
     return {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}.get(os.uname().machine)
 
 
-def _target(lock: EnvLock):
-    from envbuild.wheelhouse import ARCH, Target
-
-    machine = _machine()
-    if machine not in lock.platforms or machine not in ARCH:
-        raise EnvbuildError(f"envbuild.lock is for {', '.join(lock.platforms)} but this engine builds {machine}; "
-                            f"add \"{machine}\" to platforms and run envbuild lock")
-    return Target(machine, lock.python)
-
-
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
-          no_cache: bool = False, log: Callable[[str], None] | None = None) -> BuildResult:
-    """Build the image unless its tag exists; wheels, conda packages and .debs first, so a bad file
-    stops before docker runs."""
-    from envbuild import condapkgs, debs, wheelhouse
+          no_cache: bool = False, platform: str | None = None,
+          log: Callable[[str], None] | None = None) -> BuildResult:
+    """Write the image (envbuild/assemble.py) and `docker load` it, unless its tag exists already.
+
+    Wheels, conda packages and .debs are fetched and verified first, so a bad file stops the build
+    before anything is written; the engine gets the image only once its digests are known."""
+    from envbuild import assemble
+    from envbuild.oci.layout import docker_load
+    from envbuild.oci.blobs import Store
 
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
+    target = assemble.choose_platform(lock, platform)
     facts = inspect(ref)
+    store = Store.default()
     if facts is not None and not no_cache:
-        return BuildResult(facts, True)
-    refuse_unsupported(spec, lock)
+        written = assemble.described(store, facts.id)
+        return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
     say = log or (lambda _m: None)
-    target = _target(lock)
-    house = wheelhouse.Wheelhouse([])
-    if REQUIREMENTS_LOCK in lock.lockfiles:
-        house = wheelhouse.ensure(spec.root / REQUIREMENTS_LOCK, target, progress=say)
-        say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
-    conda = None
-    if CONDA_LOCK in lock.lockfiles:
-        conda = condapkgs.ensure(spec.root, target.platform, progress=say)
-        say(f"conda packages: {len(conda.downloaded)} downloaded, {len(conda.cached)} from the cache")
-    debset = None
-    if lock.system_packages:
-        debset = debs.ensure(spec.root, target.platform, progress=say)
-        say(f"system packages: {len(debset.downloaded)} downloaded, {len(debset.cached)} from the cache")
-    base_env = inspect_or_pull(lock.base.pinned).env
-    dockerfile = render(spec, lock, bake_code=bake_code, team_base=team_base, base_env=base_env)
-    with tempfile.TemporaryDirectory(prefix="context-", dir=_tmp_root()) as tmp:
-        ctx = Path(tmp)
-        (ctx / "Dockerfile").write_text(dockerfile)
-        if REQUIREMENTS_LOCK in lock.lockfiles:
-            shutil.copy2(spec.root / REQUIREMENTS_LOCK, ctx / REQUIREMENTS_LOCK)
-            wheelhouse.link_into(house, ctx / "wheels")
-        if conda is not None:
-            condapkgs.stage(conda, ctx, pth=pth_text(conda.lock.python or lock.python, team_base=team_base))
-        if debset is not None:
-            debs.add_to_context(debset, ctx)
-        shutil.copytree(RUNTIME_SITE, ctx / "site", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        (ctx / "zz-envbuild.pth").write_text(pth_text(lock.python, team_base=team_base))
-        if bake_code:
-            _copy_code(spec, ctx / "code")
-        run_docker_build(ctx, ref, no_cache=no_cache)
+    code = _code_entries(spec) if bake_code else None
+    written = assemble.assemble(spec, lock, labels(spec, lock, ref), platform=target, team_base=team_base,
+                                store=store, say=say, code_entries=code)
+    for note in written.notes:
+        say(note)
+    inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
+    say(f"loading {ref} into the engine")
+    docker_load(store, written.id, written.diff_ids, written.base_layers, ref, engine.docker_bin(), say)
     facts = inspect(ref)
     if facts is None:
-        raise EnvbuildError(f"docker build finished but {ref} is not in the engine", EXIT_FAILURE)
-    for extra in (conda, debset):
-        if extra is not None:
-            house.downloaded += extra.downloaded
-            house.cached += extra.cached
-    return BuildResult(facts, False, house.downloaded, house.cached)
+        raise EnvbuildError(f"docker load finished but {ref} is not in the engine", EXIT_FAILURE)
+    if facts.id != written.id:
+        raise EnvbuildError(f"the engine names {ref} {facts.id}, but envbuild wrote {written.id}; "
+                            "the engine changed the image on load", EXIT_FAILURE)
+    return BuildResult(facts, False, written.downloaded, written.cached, manifest_digest=written.manifest_digest)
 
 
-def _copy_code(spec: Spec, dest: Path) -> None:
+def _code_entries(spec: Spec) -> list:
+    """The project's files at /workspace, owned by the image's user (--bake-code)."""
+    from envbuild.oci.layer import Entry, symlink_entry
+
+    entries = []
     for path in _code_files(spec):
-        target = dest / path.relative_to(spec.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        rel = path.relative_to(spec.root).as_posix()
         if path.is_symlink():
-            os.symlink(os.readlink(path), target)
+            entries.append(symlink_entry(f"workspace/{rel}", os.readlink(path)))
         else:
-            shutil.copy2(path, target)
-    dest.mkdir(exist_ok=True)
-
-
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-# docker's own bookkeeping lines: streamed, but kept out of a failed step's log tail
-_NOISE = re.compile(r"^( ---> |Removing intermediate container |DEPRECATED: |\s+(Install the buildx|BuildKit is))")
-
-
-def run_docker_build(context: Path, tag: str, *, no_cache: bool = False) -> None:
-    """`docker build --network none` with the classic builder (engine 20.10, no buildx needed),
-    its steps on a rich progress bar and their output streamed; a failure names the step and
-    shows its last 20 lines."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from envbuild.output import err
-
-    args = [engine.docker_bin(), "build", "--network", "none", "--rm", "--force-rm", "-t", tag]
-    args += ["--no-cache"] if no_cache else []
-    env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # the classic builder: no buildx plugin needed
-    step, tail = "(before the first step)", deque(maxlen=20)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
-        task = progress.add_task(f"building {tag}", total=None)
-        proc = subprocess.Popen([*args, str(context)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=env, text=True, errors="replace")
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip()
-            m = _STEP.match(line)
-            if m:
-                n, total = int(m.group(1)), int(m.group(2))
-                step = f"step {n}/{total}: {m.group(3)}"
-                tail.clear()
-                progress.update(task, total=total, completed=n - 1, description=step[:80])
-                progress.console.print(f"[bold]{step}[/]", markup=True, highlight=False, soft_wrap=True)
-            elif line:
-                if not _NOISE.match(line):
-                    tail.append(line)
-                progress.console.print(f"  {line}", style="dim", markup=False, highlight=False, soft_wrap=True)
-        code = proc.wait()
-        if code == 0:
-            progress.update(task, completed=progress.tasks[0].total or 1, description=f"built {tag}")
-    if code != 0:
-        raise EnvbuildError(f"docker build failed at {step}; its last {len(tail)} lines:\n" + "\n".join(tail),
-                            EXIT_FAILURE)
+            st = os.stat(path)
+            entries.append(Entry(f"workspace/{rel}", "file", 0o755 if st.st_mode & 0o111 else 0o644,
+                                 int(st.st_mtime), path, uid=1000, gid=1000, size=st.st_size))
+    return entries
 
 
 def ensure_image(spec: Spec, lock: EnvLock, *, bake_code: bool = False) -> str:
@@ -404,25 +321,35 @@ def remote_ref(local: str, repo: str) -> str:
     return f"{ref.name}:{ref.tag if has_tag else local.rsplit(':', 1)[1]}"
 
 
-def push(root: Path, local: str, repo: str, lock: EnvLock) -> dict[str, Any]:
-    """Tag and push `local` as `repo`, record the manifest digest in .envbuild/images.json."""
+def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """Send the image as envbuild wrote it to `repo` over the registry API; record its digest in
+    .envbuild/images.json. The registry's answer must be the digest the build computed."""
+    from envbuild import assemble
+    from envbuild.oci import upload
+    from envbuild.oci.blobs import Store
+    from envbuild.oci.config import MANIFEST_TYPE
+
     remote = remote_ref(local, repo)
-    engine.docker("tag", local, remote)
-    proc = engine.docker("push", remote, check=False)
-    out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")
-    if proc.returncode != 0:
-        raise EnvbuildError(f"docker push {remote} failed: {last_line(out, f'exit {proc.returncode}')}", EXIT_FAILURE)
-    facts = inspect(remote)
-    name = parse_reference(remote).name
-    digest = next((d for d in (facts.repo_digests if facts else []) if d.split("@")[0] == name), None)
-    if digest is None:  # fall back to what push printed: "TAG: digest: sha256:... size: N"
-        m = re.search(r"digest: (sha256:[0-9a-f]{64})", out)
-        if not m:
-            raise EnvbuildError(f"docker push {remote} reported no digest", EXIT_FAILURE)
-        digest = f"{name}@{m.group(1)}"
+    facts = inspect(local)
+    store = Store.default()
+    written = assemble.described(store, facts.id) if facts else None
+    if facts is None or written is None:
+        raise EnvbuildError(f"{local}: envbuild has no record of writing this image; run envbuild build --no-cache",
+                            EXIT_FAILURE)
+    target = parse_reference(remote)
+    for diff_id in written.diff_ids[written.base_layers:]:  # compressed at build; again only if the cache lost it
+        store.compressed(diff_id, say)
+    blobs = [b.digest for b in written.layers] + [written.config.digest]
+    result = upload.push(store, target, written.manifest, MANIFEST_TYPE, blobs,
+                         mount_from=parse_reference(written.base_name), say=say)
+    if result["digest"] and result["digest"] != written.manifest_digest:
+        raise EnvbuildError(f"registry {target.registry} answered {result['digest']} for {remote}, but envbuild "
+                            f"wrote {written.manifest_digest}", EXIT_FAILURE)
+    digest = f"{target.name}@{written.manifest_digest}"
     entry = {
-        "ref": local, "pushed": remote, "repo_digest": digest, "id": facts.id if facts else None,
+        "ref": local, "pushed": remote, "repo_digest": digest, "id": facts.id, "digest": written.manifest_digest,
         "lock_hash": lock.lock_hash, "base_digest": lock.base.digest,
+        "sent": len(result["sent"]), "skipped": len(result["skipped"]),
         "pushed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     images = read_images(root)
@@ -440,7 +367,12 @@ def build_and_push(spec: Spec, repo: str | None, *, bake_code: bool = False, tea
         raise EnvbuildError(f"{spec.source}: no repository to push to; give {give}, "
                             'or set image = "registry/repo" in the spec')
     lock = require_fresh_lock(spec)
-    local = build(spec, lock, bake_code=bake_code, team_base=team_base, log=log).ref
+    from envbuild import assemble
+    from envbuild.oci.blobs import Store
+
+    result = build(spec, lock, bake_code=bake_code, team_base=team_base, log=log)
+    if assemble.described(Store.default(), result.id) is None:  # the cache was emptied since the build
+        result = build(spec, lock, bake_code=bake_code, team_base=team_base, no_cache=True, log=log)
     if log:
-        log(f"pushing {local} to {target}")
-    return push(spec.root, local, target, lock)
+        log(f"pushing {result.ref} to {target}")
+    return push(spec.root, result.ref, target, lock, say=log or (lambda m: None))

@@ -116,13 +116,22 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         lock = EnvLock(envbuild=__version__, python=spec.python, platforms=list(spec.platforms),
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
-                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages)
+                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages,
+                       epoch=source_date_epoch())
         write_lock(work, lock)
         step("Writing lockfiles")
         for name in names:
             os.replace(work / name, root / name)
         os.replace(work / ENVBUILD_LOCK, root / ENVBUILD_LOCK)
     return LockOutcome(True, lock, reasons, notes)
+
+
+def source_date_epoch() -> int:
+    """The image's file-time ceiling: SOURCE_DATE_EPOCH (the reproducible-builds convention) or 0."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "0").strip() or "0"
+    if not value.isdigit():
+        raise EnvbuildError(f"SOURCE_DATE_EPOCH={value!r}: not a whole number of seconds; unset it or give one")
+    return int(value)
 
 
 def check(spec: Spec, remote: bool = False) -> tuple[bool, list[str]]:

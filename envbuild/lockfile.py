@@ -17,7 +17,8 @@ Format version 1:
            "source": "registry"},                             # or "engine": who answered the digest
   "indexes": ["https://.../simple", "local"],                 # credentials stripped, local ones as "local"
   "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>", "system-packages.lock": "<sha256>"},
-  "system_packages": {"<name>": "<version>"}                # every .deb system-packages.lock installs
+  "system_packages": {"<name>": "<version>"},               # every .deb system-packages.lock installs
+  "epoch": 0                                                # the image's file times are clamped to it
 }
 
 The inputs are named for people: "dependency list", "requirements file <path>", "groups",
@@ -74,6 +75,7 @@ class EnvLock:
     conda_solver: dict[str, str] = field(default_factory=dict)
     indexes: list[str] = field(default_factory=list)
     system_packages: dict[str, str] = field(default_factory=dict)
+    epoch: int = 0  # every file time in the image is clamped to this (SOURCE_DATE_EPOCH at lock time, else 0)
     version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+"""conda: the environment py-rattler makes on the host for /opt/conda, as one layer; the lock's
+pip entries installed into it by `installer` (envbuild/ingredients/pip.py), as layers of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envbuild import condapkgs
+from envbuild.ingredients import BuildContext
+from envbuild.ingredients.pip import wheel_layers
+from envbuild.lockfile import CONDA_LOCK, EnvLock
+from envbuild.oci import layer
+from envbuild.oci.layer import Layer
+
+
+class Conda:
+    name = "conda"
+
+    def wanted(self, lock: EnvLock) -> bool:
+        return CONDA_LOCK in lock.lockfiles
+
+    def fetch(self, ctx: BuildContext) -> condapkgs.CondaSet:
+        cset = condapkgs.ensure(ctx.spec.root, ctx.platform, progress=ctx.say)
+        ctx.say(f"conda packages: {len(cset.downloaded)} downloaded, {len(cset.cached)} from the cache")
+        ctx.downloaded += cset.downloaded
+        ctx.cached += cset.cached
+        return cset
+
+    def layers(self, ctx: BuildContext, fetched: Any) -> list[Layer]:
+        cset: condapkgs.CondaSet = fetched
+        stage = ctx.work / "conda"
+        ctx.say(f"creating the conda environment ({len(cset.files)} packages) for {condapkgs.PREFIX}")
+        condapkgs.create_prefix(cset, stage, pth=ctx.pth)
+        out = [layer.write(layer.tree_entries(stage, condapkgs.PREFIX), ctx.store, ctx.epoch,
+                           f"conda: {len(cset.files)} packages")]
+        if cset.wheels is not None and cset.wheels.wheels:
+            python = cset.lock.python or ctx.lock.python
+            if python != ctx.lock.python:
+                ctx.notes.append(f"conda's python is {python}; its pip entries use its site-packages")
+            out += wheel_layers(ctx, cset.wheels.wheels, condapkgs.PREFIX, [], "conda-pip")
+        return out

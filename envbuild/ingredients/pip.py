@@ -1,0 +1,142 @@
+"""pip: the locked wheels, installed on the host by pypa `installer` into the image's venv.
+
+Installing a wheel is file placement (unpack, write console scripts, RECORD), so no build step and
+no engine runs pip. Each wheel is installed into its own staging tree under the final paths; a
+package of at least BIG bytes becomes a layer of its own (torch, the nvidia-* libraries), the rest
+share one layer with the venv's skeleton. `.pyc` files are compiled by the target's interpreter in
+a sandbox (checked-hash invalidation, a fixed file order per process), or not at all when the
+target cannot run here (a cross-platform build): Python then compiles in memory at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from envbuild import sandbox
+from envbuild.ingredients import BIG, BuildContext
+from envbuild.lockfile import REQUIREMENTS_LOCK, EnvLock
+from envbuild.oci import layer
+from envbuild.oci.layer import Layer
+from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure
+
+CHUNK = 200  # .py files per compiling process: fixed, so the output never depends on the core count
+COMPILE = r"""
+import importlib.util, py_compile, sys
+mode = py_compile.PycInvalidationMode.CHECKED_HASH
+for line in open(sys.argv[1]):
+    staged, final = line.rstrip("\n").split("\t")
+    try:
+        py_compile.compile(staged, cfile=importlib.util.cache_from_source(staged), dfile=final,
+                           doraise=True, invalidation_mode=mode)
+    except py_compile.PyCompileError:
+        pass  # as pip does: a file that is not valid Python for this interpreter gets no .pyc
+"""
+
+
+def scheme(prefix: str, python: str) -> dict[str, str]:
+    site = f"{prefix}/lib/python{python}/site-packages"
+    return {"purelib": site, "platlib": site, "headers": f"{prefix}/include/site/python{python}",
+            "scripts": f"{prefix}/bin", "data": prefix}
+
+
+def install(wheel: Path, stage: Path, prefix: str, python: str) -> None:
+    """Unpack one wheel into `stage` + its final paths under `prefix`, scripts pointing at prefix's python."""
+    from installer import install as install_wheel
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    dest = SchemeDictionaryDestination(scheme(prefix, python), interpreter=f"{prefix}/bin/python",
+                                       script_kind="posix", destdir=str(stage))
+    with WheelFile.open(wheel) as source:
+        install_wheel(source, dest, additional_metadata={"INSTALLER": b"envbuild\n"})
+
+
+def tree_size(root: Path) -> int:
+    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(root) for f in files)
+
+
+def venv_skeleton(venv: str, python: str, pth: str) -> list[layer.Entry]:
+    """What `python -m venv --without-pip` would make, minus activation scripts, plus the runtime's .pth."""
+    site = f"{venv}/lib/python{python}/site-packages"
+    cfg = f"home = /usr/bin\ninclude-system-site-packages = false\nversion = {python}\n"
+    return [layer.file_entry(f"{venv}/pyvenv.cfg", cfg.encode()),
+            layer.symlink_entry(f"{venv}/bin/python", f"/usr/bin/python{python}"),
+            layer.symlink_entry(f"{venv}/bin/python3", "python"),
+            layer.symlink_entry(f"{venv}/bin/python{python}", "python"),
+            layer.symlink_entry(f"{venv}/lib64", "lib"),
+            layer.dir_entry(f"{venv}/include"),
+            layer.file_entry(f"{site}/zz-envbuild.pth", pth.encode())]
+
+
+def compile_pyc(ctx: BuildContext, stages: list[Path]) -> None:
+    """Compile every staged .py with the target's interpreter, in a sandbox of the base."""
+    if not ctx.native:
+        ctx.notes.append(f"no .pyc in the image: {ctx.platform} does not run on this engine, so its "
+                         "interpreter cannot compile them (Python compiles at import instead)")
+        return
+    root = ctx.work / "pip"
+    pairs = []
+    for stage in stages:
+        for d, dirs, files in os.walk(stage):
+            dirs.sort()
+            pairs += [f"/stage/{Path(d, f).relative_to(root)}\t/{Path(d, f).relative_to(stage)}"
+                      for f in sorted(files) if f.endswith(".py")]
+    if not pairs:
+        return
+    chunks = ctx.work / "pyc-chunks"
+    chunks.mkdir()
+    for i in range(0, len(pairs), CHUNK):
+        (chunks / f"{i // CHUNK:06d}").write_text("\n".join(pairs[i:i + CHUNK]) + "\n")
+    (chunks / "compile.py").write_text(COMPILE)
+    ctx.say(f"compiling {len(pairs)} .py files with the image's python{ctx.lock.python}")
+    py = f"python{ctx.lock.python}"
+    script = f"ls /chunks/0* | xargs -P {os.cpu_count() or 1} -n 1 {py} /chunks/compile.py"
+    name = sandbox.run(ctx.base, ["sh", "-c", script], [(root, "/stage", "rw"), (chunks, "/chunks", "ro")],
+                       user=f"{os.getuid()}:{os.getgid()}", what=".pyc compilation")
+    sandbox.remove(name)
+
+
+class Pip:
+    name = "pip"
+
+    def wanted(self, lock: EnvLock) -> bool:
+        return REQUIREMENTS_LOCK in lock.lockfiles
+
+    def fetch(self, ctx: BuildContext) -> Wheelhouse:
+        house = ensure(ctx.spec.root / REQUIREMENTS_LOCK, Target(ctx.platform, ctx.lock.python), progress=ctx.say)
+        ctx.say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+        ctx.downloaded += house.downloaded
+        ctx.cached += house.cached
+        return house
+
+    def layers(self, ctx: BuildContext, fetched: Any) -> list[Layer]:
+        house: Wheelhouse = fetched
+        return wheel_layers(ctx, house.wheels, ctx.venv, venv_skeleton(ctx.venv, ctx.lock.python, ctx.pth), "pip")
+
+
+def wheel_layers(ctx: BuildContext, wheels: list[Wheel], prefix: str, extra: list[layer.Entry],
+                 label: str) -> list[Layer]:
+    """Install `wheels` under `prefix`: one layer per BIG package (largest first is not needed:
+    name order), then one for the rest with `extra` entries."""
+    root = ctx.work / "pip"
+    stages: list[tuple[Wheel, Path]] = []
+    ctx.say(f"installing {len(wheels)} wheels into {prefix}")
+    for w in sorted(wheels, key=lambda w: w.pin.name):
+        stage = root / f"{label}-{w.pin.name}"
+        install(w.path, stage, prefix, ctx.lock.python)
+        stages.append((w, stage))
+    compile_pyc(ctx, [s for _, s in stages])
+    big = [(w, s) for w, s in stages if tree_size(s) >= BIG]
+    rest = [(w, s) for w, s in stages if (w, s) not in big]
+    out = []
+    for w, stage in big:
+        ctx.say(f"writing the {w.pin} layer")
+        out.append(layer.write(layer.tree_entries(stage, ""), ctx.store, ctx.epoch, f"{label}: {w.pin}"))
+    entries = list(extra)
+    for _, stage in rest:
+        entries += layer.tree_entries(stage, "")
+    names = ", ".join(str(w.pin) for w, _ in rest)
+    out.append(layer.write(entries, ctx.store, ctx.epoch, f"{label}: {len(rest)} packages ({names[:200]})"))
+    return out

@@ -1,0 +1,89 @@
+"""A throwaway container of the base image, for the steps that must run inside the target.
+
+Two steps need the target's own programs: apt's maintainer scripts (system-packages) and the
+target interpreter compiling `.pyc` files. Everything else (placing wheels, conda packages, the
+runtime) is pure file placement done on the host. A sandbox runs with `--network none`, from the
+base pinned by digest, with its inputs mounted; envbuild then reads what it changed (`docker diff`
++ `docker export`) and writes the layer itself, so the engine decides no byte of the image.
+
+The `docker` CLI, not docker-py, drives it: the same CLI `envbuild run` uses, so the user's
+contexts, DOCKER_HOST and credential helpers apply alike, and no extra import slows start-up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Sequence
+
+from envbuild import engine
+from envbuild.errors import EXIT_FAILURE, EnvbuildError
+from envbuild.oci.layer import Entry
+
+
+def run(image: str, command: Sequence[str], mounts: Sequence[tuple[Path, str, str]] = (),
+        user: str = "0:0", what: str = "sandbox") -> str:
+    """Run `command` in a container of `image`, keep the container, return its name.
+
+    mounts: (host path, container path, "ro"|"rw"). The caller removes it (`remove`)."""
+    name = f"envbuild-sandbox-{uuid.uuid4().hex[:12]}"
+    opts = ["--name", name, "--user", user]
+    for host, inside, mode in mounts:
+        opts += ["-v", f"{host}:{inside}:{mode}"]
+    proc = engine.docker(*engine.run_args(image, list(command), rm=False, options=opts), check=False)
+    if proc.returncode != 0:
+        remove(name)
+        out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")
+        tail = "\n".join(out.strip().splitlines()[-15:])
+        raise EnvbuildError(f"{what} failed in a container of {image} (exit {proc.returncode}):\n{tail}",
+                            EXIT_FAILURE)
+    return name
+
+
+def remove(name: str) -> None:
+    engine.docker("rm", "-f", name, check=False)
+
+
+def changes(name: str) -> list[Entry]:
+    """What the container added, changed or deleted, as layer entries (deletions as whiteouts)."""
+    diff = engine.docker("diff", name).stdout.decode()
+    kept, deleted = set(), []
+    for line in diff.splitlines():
+        kind, _, path = line.partition(" ")
+        if kind in ("A", "C"):
+            kept.add(path.lstrip("/"))
+        elif kind == "D":
+            deleted.append(path.lstrip("/"))
+    entries: list[Entry] = []
+    contents: dict[str, bytes] = {}
+    proc = subprocess.Popen([engine.docker_bin(), "export", name], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for m in tar:
+            path = m.name.removeprefix("./").strip("/")
+            if path not in kept:
+                continue
+            common = dict(mode=m.mode & 0o7777, mtime=int(m.mtime), uid=m.uid, gid=m.gid)
+            if m.isdir():
+                entries.append(Entry(path, "dir", **common))
+            elif m.issym():
+                entries.append(Entry(path, "symlink", linkname=m.linkname, **common))
+            elif m.isreg():
+                f = tar.extractfile(m)
+                data = f.read() if f else b""
+                contents[path] = data
+                entries.append(Entry(path, "file", data=data, size=len(data), **common))
+            elif m.islnk():  # written as a plain file: links depend on how the files were made
+                data = contents.get(m.linkname.removeprefix("./").strip("/"))
+                if data is None:
+                    raise EnvbuildError(f"/{path} is a hard link to /{m.linkname}, which the sandbox did not write")
+                entries.append(Entry(path, "file", data=data, size=len(data), **common))
+    if proc.wait() != 0:
+        raise EnvbuildError(f"docker export {name} failed (exit {proc.returncode})", EXIT_FAILURE)
+    for path in deleted:
+        p = PurePosixPath(path)
+        if not any(str(parent) in deleted for parent in p.parents):  # a deleted dir hides its children
+            entries.append(Entry(str(p.parent / f".wh.{p.name}").lstrip("./"), "whiteout"))
+    return entries

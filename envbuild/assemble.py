@@ -235,3 +235,45 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
                       platform, [x.comment for x in own], ctx.downloaded, ctx.cached, ctx.notes)
     describe(store, written)
     return written
+
+
+# --- proving a build ----------------------------------------------------------------------
+
+
+def _members(store: Store, diff_id: str) -> dict[str, tuple]:
+    import hashlib
+    import tarfile
+
+    out = {}
+    with tarfile.open(store.verified(diff_id), "r:") as tar:
+        for m in tar:
+            content = ""
+            if m.isreg():
+                f = tar.extractfile(m)
+                content = hashlib.sha256(f.read() if f else b"").hexdigest()
+            out[m.name] = (m.type, oct(m.mode), m.uid, m.gid, m.uname, m.gname, m.mtime, m.size, m.linkname,
+                           content, tuple(sorted(m.pax_headers.items())))
+    return out
+
+
+def first_difference(a_store: Store, a: Written, b_store: Store, b: Written) -> str | None:
+    """None when the two images are bit-identical, else where they first differ (layer, file)."""
+    if a.id == b.id and a.manifest_digest == b.manifest_digest:
+        return None
+    if len(a.diff_ids) != len(b.diff_ids):
+        return f"{len(a.diff_ids)} layers, rebuilt {len(b.diff_ids)}"
+    for i, (x, y) in enumerate(zip(a.diff_ids, b.diff_ids)):
+        if x == y:
+            continue
+        label = a.comments[i - a.base_layers] if i >= a.base_layers else "base"
+        if i < a.base_layers:
+            return f"layer {i + 1} ({label}): the base's layers differ"
+        mx, my = _members(a_store, x), _members(b_store, y)
+        for name in sorted(set(mx) | set(my)):
+            if mx.get(name) != my.get(name):
+                return f"layer {i + 1} ({label}): first differing file /{name}: {mx.get(name)} vs {my.get(name)}"
+        return f"layer {i + 1} ({label}): same files, different tar bytes"
+    if a.id != b.id:
+        return "same layers, different config (env, labels or history)"
+    return (f"same image id, manifest {a.manifest_digest} vs {b.manifest_digest}: the layers compressed "
+            "differently (another compressor build)")

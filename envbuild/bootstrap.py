@@ -1,4 +1,4 @@
-"""A base image from nothing but a Debian mirror: debootstrap rootfs -> docker import -> push.
+"""A base image from nothing but a Debian mirror: debootstrap rootfs -> one deterministic layer -> registry.
 
 The origin of every base image when no public registry can be reached (air-gapped sites,
 this project's tests). The rootfs tarball is cached by suite, packages, mirror and
@@ -25,8 +25,7 @@ DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 REQUIRED_PACKAGES = ("python3", "python3-venv", "ca-certificates")  # what envbuild's images need
 DEFAULT_REPOSITORY = DEFAULT_BASE.rsplit(":", 1)[0]  # 127.0.0.1:5000/envbuild/base
-IMAGE_CHANGES = ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8",
-                 'CMD ["python3"]')
+IMAGE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
 
 Report = Callable[[str], None]  # step(...) announces a slow step, detail(...) a line within it
 
@@ -151,7 +150,6 @@ def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iter
               mirror: str = DEFAULT_MIRROR, force: bool = False,
               step: Report = lambda s: None, detail: Report = lambda s: None) -> Bootstrapped:
     """Build the base image and push it; skip when the registry has the tag already (unless force)."""
-    from envbuild.engine import docker, require_engine
     from envbuild.registry import manifest_digest, parse_reference
 
     ref = target_reference(push, suite)
@@ -160,14 +158,58 @@ def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iter
         digest = manifest_digest(ref)  # RegistryError (exit 2) when the registry is down: nothing to push to
         if digest:
             return Bootstrapped(ref, digest, name.pinned(digest), skipped=True)
-    require_engine()
     tarball, cached = rootfs_tarball(suite, packages(include), mirror, step, detail)
-    step(f"docker import -> {ref}")
-    changes = [a for c in IMAGE_CHANGES for a in ("--change", c)]
-    docker("import", *changes, "--message", f"envbuild base bootstrap {suite}", str(tarball), ref)
-    step(f"docker push {ref}")
-    docker("push", ref)
-    digest = manifest_digest(ref)
-    if not digest:
-        raise RegistryError(f"{ref}: pushed, but the registry does not list the tag; check the registry's log")
+    step(f"writing the image (one layer, file times clamped to {epoch_of_base()}) and pushing it to {ref}")
+    digest = write_and_push(tarball, name, suite, step)
     return Bootstrapped(ref, digest, name.pinned(digest), skipped=False, rootfs_cached=cached)
+
+
+def epoch_of_base() -> int:
+    from envbuild.locker import source_date_epoch
+
+    return source_date_epoch()
+
+
+def _normalise_shadow(entries: list) -> list:
+    """/etc/shadow's "last changed" day is the day debootstrap ran: set it to the epoch's day."""
+    from dataclasses import replace
+
+    day = str(epoch_of_base() // 86400)
+    out = []
+    for e in entries:
+        if e.path == "etc/shadow" and e.data is not None:
+            lines = []
+            for line in e.data.decode().splitlines():
+                f = line.split(":")
+                if len(f) > 2 and f[2]:
+                    f[2] = day
+                lines.append(":".join(f))
+            data = ("\n".join(lines) + "\n").encode()
+            e = replace(e, data=data, size=len(data))
+        out.append(e)
+    return out
+
+
+def write_and_push(tarball: Path, name, suite: str, step: Report) -> str:
+    """The rootfs as a deterministic one-layer OCI image, pushed over the registry API; its digest."""
+    from envbuild.oci import layer, upload
+    from envbuild.oci.blobs import Store, digest_of
+    from envbuild.oci.config import CONFIG_TYPE, LAYER_GZIP, MANIFEST_TYPE, Blob, ImageConfig, manifest_bytes, timestamp
+    from envbuild.oci.gzip import compressor_id
+
+    store, epoch = Store.default(), epoch_of_base()
+    with open(tarball, "rb") as f:
+        entries = _normalise_shadow(layer.tar_entries(f))
+    rootfs = layer.write(entries, store, epoch, f"envbuild base bootstrap {suite}")
+    cfg = ImageConfig(architecture=host_arch(), env=dict(e.split("=", 1) for e in IMAGE_ENV), cmd=["python3"],
+                      diff_ids=[rootfs.diff_id],
+                      history=[{"created": timestamp(epoch), "created_by": f"envbuild base bootstrap {suite}"}])
+    config_bytes = cfg.to_bytes(epoch)
+    config = Blob(CONFIG_TYPE, store.put_bytes(config_bytes), len(config_bytes))
+    gz_digest, gz_size = store.compressed(rootfs.diff_id, step)
+    manifest = manifest_bytes(config, [Blob(LAYER_GZIP, gz_digest, gz_size)],
+                              {"dev.envbuild.compressor": compressor_id()})
+    result = upload.push(store, name, manifest, MANIFEST_TYPE, [gz_digest, config.digest], say=step)
+    if result["digest"] != digest_of(manifest):
+        raise RegistryError(f"{name}: the registry answered {result['digest']}, envbuild wrote {digest_of(manifest)}")
+    return digest_of(manifest)

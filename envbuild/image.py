@@ -264,6 +264,58 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     return BuildResult(facts, False, written.downloaded, written.cached, manifest_digest=written.manifest_digest)
 
 
+def check(spec: Spec, lock: EnvLock, *, platform: str | None = None, bake_code: bool = False,
+          log: Callable[[str], None] | None = None) -> tuple[BuildResult, str, str | None]:
+    """Build (when needed), then build again from scratch (a fresh layer store, no engine) and compare:
+    (result, rebuilt manifest digest, None when bit-identical else where the two first differ)."""
+    import tempfile
+
+    from envbuild import assemble
+    from envbuild.fsutil import cache_dir
+    from envbuild.oci.blobs import Store
+
+    result = build(spec, lock, bake_code=bake_code, platform=platform, log=log)
+    store = Store.default()
+    first = assemble.described(store, result.id)
+    if first is None:
+        result = build(spec, lock, bake_code=bake_code, platform=platform, no_cache=True, log=log)
+        first = assemble.described(store, result.id)
+    assert first is not None
+    say = log or (lambda _m: None)
+    say("rebuilding from scratch (empty layer store, no engine) to compare")
+    (cache_dir() / "tmp").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="check-", dir=cache_dir() / "tmp") as tmp:
+        fresh_store = Store(Path(tmp))
+        code = _code_entries(spec) if bake_code else None
+        again = assemble.assemble(spec, lock, labels(spec, lock, result.ref), platform=first.platform,
+                                  team_base=False, store=fresh_store, say=say, code_entries=code)
+        return result, again.manifest_digest, assemble.first_difference(store, first, fresh_store, again)
+
+
+def export_oci(spec: Spec, lock: EnvLock, dest: Path, *, platform: str | None = None, bake_code: bool = False,
+               log: Callable[[str], None] | None = None) -> BuildResult:
+    """The image as an OCI image layout at `dest` (base layers fetched from the base's registry)."""
+    from envbuild import assemble
+    from envbuild.oci import layout, upload
+    from envbuild.oci.blobs import Store
+
+    result = build(spec, lock, bake_code=bake_code, platform=platform, log=log)
+    store = Store.default()
+    written = assemble.described(store, result.id)
+    if written is None:
+        result = build(spec, lock, bake_code=bake_code, platform=platform, no_cache=True, log=log)
+        written = assemble.described(store, result.id)
+    assert written is not None
+    base = parse_reference(written.base_name)
+    for blob in written.layers[:written.base_layers]:
+        upload.fetch_blob(base, blob.digest, store)
+    for diff_id in written.diff_ids[written.base_layers:]:
+        store.compressed(diff_id, log)
+    layout.write_layout(store, written.manifest, [written.config.digest] + [b.digest for b in written.layers],
+                        dest, result.ref.rsplit(":", 1)[1])
+    return result
+
+
 def _code_entries(spec: Spec) -> list:
     """The project's files at /workspace, owned by the image's user (--bake-code)."""
     from envbuild.oci.layer import Entry, symlink_entry

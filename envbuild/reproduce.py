@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from envbuild import store
 from envbuild.record import DIFF_FILE, LOCK_DIR
-from envbuild.errors import EXIT_USAGE, EnvbuildError, last_line
+from envbuild.errors import EXIT_FAILURE, EXIT_USAGE, EnvbuildError, last_line
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
 
@@ -244,7 +244,7 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
                 f"image {image.get('ref')} of run {rid}: the lock copy in {lock_dir} has hash "
                 f"{lock.lock_hash if lock else None}, the record says {recorded}; it cannot be rebuilt", EXIT_USAGE)
         say(f"rebuilding image {image.get('ref')} from the recorded lock {recorded[:12]}")
-        return build_image(worktree, lock), "rebuilt"
+        return prove_rebuilt(build_image(worktree, lock), image, rid)
     why.append(f"no lock copies in {lock_dir} to rebuild it from")
     raise EnvbuildError(f"image {image.get('ref')} of run {rid} cannot be had: " + "; ".join(why), EXIT_USAGE)
 
@@ -257,11 +257,24 @@ def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> Non
             shutil.copy2(f, project / f.name)
 
 
-def build_image(worktree: Path, lock: Any) -> str:
+def prove_rebuilt(built: Any, image: dict[str, Any], rid: Any) -> tuple[str, str]:
+    """The rebuilt image is the recorded one, by image id and (where recorded) manifest digest, or
+    nothing runs: a rebuild that differs reproduces another environment."""
+    facts, digest = built.facts, built.manifest_digest
+    if facts.id != image.get("id") or (image.get("digest") and digest != image["digest"]):
+        raise EnvbuildError(
+            f"run {rid} ran image {image.get('id')} (digest {image.get('digest')}); rebuilt from its lock it is "
+            f"{facts.id} (digest {digest}): not the same image, so nothing was run", EXIT_FAILURE)
+    return facts.ref, f"rebuilt bit-identical ({image.get('digest') or facts.id})"
+
+
+def build_image(worktree: Path, lock: Any) -> Any:
     from envbuild import image
     from envbuild.spec import load_spec
 
-    return image.ensure_image(load_spec(worktree), lock)
+    from envbuild.output import info
+
+    return image.build(load_spec(worktree), lock, log=info)
 
 
 # --- the whole thing ----------------------------------------------------------------------------

@@ -88,6 +88,17 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
     }
 
 
+def manifest_digest(image_id: str, repo_digest: str | None) -> str | None:
+    """The image's manifest digest: as envbuild wrote it (known before any push), else as pulled."""
+    from envbuild.assemble import described
+    from envbuild.oci.blobs import Store
+
+    written = described(Store.default(), image_id)
+    if written is not None:
+        return written.manifest_digest
+    return repo_digest.split("@", 1)[1] if repo_digest and "@" in repo_digest else None
+
+
 def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str, Any]:
     """The record's image section."""
     ref, labels = facts.ref, facts.labels
@@ -100,6 +111,7 @@ def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str
     return {
         "ref": ref,
         "id": facts.id,
+        "digest": manifest_digest(facts.id, repo_digest),
         "repo_digest": repo_digest,
         "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
         "base_digest": lock.base.digest if lock else labels.get(image.LABEL_BASE_DIGEST),

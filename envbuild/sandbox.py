@@ -13,14 +13,13 @@ contexts, DOCKER_HOST and credential helpers apply alike, and no extra import sl
 from __future__ import annotations
 
 import subprocess
-import tarfile
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from envbuild import engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.oci.layer import Entry
+from envbuild.oci.layer import Entry, tar_entries
 
 
 def run(image: str, command: Sequence[str], mounts: Sequence[tuple[Path, str, str]] = (),
@@ -56,30 +55,9 @@ def changes(name: str) -> list[Entry]:
             kept.add(path.lstrip("/"))
         elif kind == "D":
             deleted.append(path.lstrip("/"))
-    entries: list[Entry] = []
-    contents: dict[str, bytes] = {}
     proc = subprocess.Popen([engine.docker_bin(), "export", name], stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for m in tar:
-            path = m.name.removeprefix("./").strip("/")
-            if path not in kept:
-                continue
-            common = dict(mode=m.mode & 0o7777, mtime=int(m.mtime), uid=m.uid, gid=m.gid)
-            if m.isdir():
-                entries.append(Entry(path, "dir", **common))
-            elif m.issym():
-                entries.append(Entry(path, "symlink", linkname=m.linkname, **common))
-            elif m.isreg():
-                f = tar.extractfile(m)
-                data = f.read() if f else b""
-                contents[path] = data
-                entries.append(Entry(path, "file", data=data, size=len(data), **common))
-            elif m.islnk():  # written as a plain file: links depend on how the files were made
-                data = contents.get(m.linkname.removeprefix("./").strip("/"))
-                if data is None:
-                    raise EnvbuildError(f"/{path} is a hard link to /{m.linkname}, which the sandbox did not write")
-                entries.append(Entry(path, "file", data=data, size=len(data), **common))
+    entries = tar_entries(proc.stdout, keep=kept.__contains__)
     if proc.wait() != 0:
         raise EnvbuildError(f"docker export {name} failed (exit {proc.returncode})", EXIT_FAILURE)
     for path in deleted:

@@ -45,6 +45,10 @@ install_missing() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v curl >/dev/null || missing+=(curl)
   command -v git >/dev/null || missing+=(git)
+  # OCI tools that read `envbuild build --oci` output (tests run the layout with runc, inspect it with both)
+  command -v umoci >/dev/null || missing+=(umoci)
+  command -v skopeo >/dev/null || missing+=(skopeo)
+  command -v runc >/dev/null || missing+=(runc)
   # `make install` needs a venv with pip: Debian's python3 has it only with python3-venv
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -30,7 +30,7 @@ def bootstrap(
 ) -> None:
     """Build a base image from a debootstrap rootfs, push it, print its digest-pinned reference.
 
-    debootstrap --variant=minbase (+ python3, python3-venv, ca-certificates) → docker import → docker push.
+    debootstrap --variant=minbase (+ python3, python3-venv, ca-certificates) → one deterministic layer → registry.
 
     The first build needs root and debootstrap (about a minute); later ones take the cached rootfs.
 

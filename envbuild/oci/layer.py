@@ -20,7 +20,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 from envbuild.errors import EnvbuildError
 from envbuild.oci.blobs import Store
@@ -31,6 +31,7 @@ LITTER = (
     "var/cache/debconf/*-old", "var/lib/dpkg/*-old", "var/cache/man/*", "var/lib/dpkg/lock*",
     "etc/ld.so.cache~", "root/.cache/*", "tmp/*", "var/tmp/*", "run/*", "dev/*", "proc/*", "sys/*",
     "etc/machine-id", "var/lib/dbus/machine-id", "etc/hostname", "etc/hosts", "etc/resolv.conf",
+    "etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-",
 )
 KEEP = ("var/cache/apt", "var/lib/apt/lists", "var/log", "tmp", "var/tmp", "run", "dev", "proc", "sys")
 
@@ -108,6 +109,36 @@ def tree_entries(root: Path, at: str) -> list[Entry]:
             else:
                 raise EnvbuildError(f"{full}: not a file, directory or link; a layer cannot hold it")
     return out
+
+
+def tar_entries(fileobj: IO[bytes], keep: Callable[[str], bool] = lambda p: True) -> list[Entry]:
+    """The members of a tar stream (a rootfs tarball, `docker export`) that `keep` accepts, with their
+    own modes, owners and times; hard links become plain files (their content is read once)."""
+    entries: list[Entry] = []
+    contents: dict[str, bytes] = {}
+    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
+        for m in tar:
+            path = m.name.removeprefix("./").strip("/")
+            if not path or not keep(path):
+                continue
+            common = dict(mode=m.mode & 0o7777, mtime=int(m.mtime), uid=m.uid, gid=m.gid)
+            if m.isdir():
+                entries.append(Entry(path, "dir", **common))
+            elif m.issym():
+                entries.append(Entry(path, "symlink", linkname=m.linkname, **common))
+            elif m.isreg():
+                f = tar.extractfile(m)
+                data = f.read() if f else b""
+                contents[path] = data
+                entries.append(Entry(path, "file", data=data, size=len(data), **common))
+            elif m.islnk():
+                target = m.linkname.removeprefix("./").strip("/")
+                if target not in contents:
+                    raise EnvbuildError(f"/{path} is a hard link to /{target}, which the tar does not hold before it")
+                data = contents[target]
+                entries.append(Entry(path, "file", data=data, size=len(data), **common))
+            # device nodes, fifos: never part of an image layer (the runtime makes /dev)
+    return entries
 
 
 def _tarinfo(e: Entry, epoch: int) -> tarfile.TarInfo:

@@ -26,7 +26,7 @@ from envbuild import __version__
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json, cache_dir
 from envbuild.ingredients import BuildContext, all_ingredients
-from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock
+from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, Base, EnvLock
 from envbuild.oci import layer
 from envbuild.oci.blobs import Store
 from envbuild.oci.config import CONFIG_TYPE, LAYER_GZIP, Blob, ImageConfig, manifest_bytes, timestamp
@@ -107,12 +107,12 @@ def _oci_layer_type(media_type: str) -> str:
     return LAYER_GZIP if media_type.endswith("gzip") else media_type
 
 
-def fetch_base(lock: EnvLock, platform: str, store: Store) -> BaseImage:
+def fetch_base(base: Base, platform: str, store: Store) -> BaseImage:
     """The pinned base's manifest and config for `platform`, from its registry (cached by digest)."""
     from envbuild.oci.upload import fetch_json, fetch_manifest
 
-    ref = parse_reference(lock.base.pinned)
-    digest = lock.base.platforms.get(platform) or lock.base.digest
+    ref = parse_reference(base.pinned)
+    digest = base.platforms.get(platform) or base.digest
     cached = store.root / "manifests" / digest.split(":", 1)[1]
     if cached.is_file():
         media, body = "", cached.read_bytes()
@@ -124,7 +124,7 @@ def fetch_base(lock: EnvLock, platform: str, store: Store) -> BaseImage:
 
         entry = _index_entry(doc.get("manifests", []), platform)
         if entry is None:
-            raise EnvbuildError(f"base {lock.base.pinned} has no image for {platform}; choose a base that has one "
+            raise EnvbuildError(f"base {base.pinned} has no image for {platform}; choose a base that has one "
                                 "and run envbuild lock")
         media, body = fetch_manifest(ref, entry, ", ".join(MANIFEST_TYPES))
         doc = json.loads(body)
@@ -135,7 +135,7 @@ def fetch_base(lock: EnvLock, platform: str, store: Store) -> BaseImage:
     config = fetch_json(ref, doc["config"]["digest"], store)
     arch, _ = GOARCH.get(platform, (None, None))
     if config.get("architecture") != arch:
-        raise EnvbuildError(f"base {lock.base.pinned} is a {config.get('os')}/{config.get('architecture')} image, "
+        raise EnvbuildError(f"base {base.pinned} is a {config.get('os')}/{config.get('architecture')} image, "
                             f"not {platform}; bootstrap or choose a {platform} base and run envbuild lock")
     layers = [Blob(_oci_layer_type(x["mediaType"]), x["digest"], int(x["size"])) for x in doc.get("layers", [])]
     return BaseImage(ref, config, layers)
@@ -201,7 +201,7 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
     store = store or Store.default()
     tmp_root = cache_dir() / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
-    base = fetch_base(lock, platform, store)
+    base = fetch_base(lock.base, platform, store)
     native = platform == engine_platform()
     with tempfile.TemporaryDirectory(prefix="build-", dir=tmp_root) as tmp:
         ctx = BuildContext(spec, lock, platform, store, Path(tmp), lock.epoch, lock.base.pinned, native,

@@ -100,7 +100,7 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
 # --- Dockerfile ------------------------------------------------------------------------
 
 
-def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
+def labels(spec: Spec, lock: EnvLock, tag: str, *, team_base: bool = False) -> dict[str, str]:
     out = {
         "org.opencontainers.image.title": spec.name,
         "org.opencontainers.image.version": tag.rsplit(":", 1)[1],
@@ -111,6 +111,12 @@ def labels(spec: Spec, lock: EnvLock, tag: str) -> dict[str, str]:
         "dev.envbuild.base": lock.base.pinned,
         LABEL_VERSION: __version__,
     }
+    if team_base:  # projects on this base resolve against these pins (envbuild/teambase.py)
+        from envbuild.lockfile import read_pip_lock
+        from envbuild.teambase import PINS_LABEL, pins_label
+        from envbuild.wheelhouse import canonical
+
+        out[PINS_LABEL] = pins_label({canonical(p.name): p.version for p in read_pip_lock(spec.root)})
     return out
 
 
@@ -248,7 +254,7 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
     say = log or (lambda _m: None)
     code = _code_entries(spec) if bake_code else None
-    written = assemble.assemble(spec, lock, labels(spec, lock, ref), platform=target, team_base=team_base,
+    written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base), platform=target, team_base=team_base,
                                 store=store, say=say, code_entries=code)
     for note in written.notes:
         say(note)

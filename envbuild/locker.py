@@ -80,16 +80,32 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         resolver: dict[str, str] = {}
         conda_solver: dict[str, str] = {}
         indexes: list[str] = []
+        base_packages: dict[str, str] = {}
         if spec.uses_pip:
             from envbuild.resolvers import pip_resolver
             from envbuild.resolvers.indexes import indexes_for
 
+            from envbuild import teambase
+
             mod, note = pip_resolver(spec)
             notes += [note] if note else []
-            step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}")  # type: ignore[attr-defined]
-            info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK)
+            pins = teambase.base_pins(base, spec.platforms[0])
+            teambase.check_direct(spec, pins)
+            limits = teambase.constraints(spec, pins, work / "base-constraints.txt") if pins else None
+            step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}"  # type: ignore[attr-defined]
+                 + (f" (the team base's {len(pins)} pins as constraints)" if pins else ""))
+            info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK,
+                               constraints=limits)
             resolver = info.to_dict()
             indexes = indexes_for(info.name)
+            if pins:
+                from envbuild.wheelhouse import parse_requirements_lock
+
+                locked = {p.name: p.version for p in parse_requirements_lock(work / REQUIREMENTS_LOCK)}
+                base_packages = teambase.shared(spec, pins, locked)
+                if base_packages:
+                    notes.append(f"{len(base_packages)} packages come from the team base and are not installed "
+                                 f"again: {', '.join(f'{n}=={v}' for n, v in base_packages.items())}")
         if spec.conda is not None:
             from envbuild.resolvers.conda_lock import conda_solver as pick
 
@@ -117,7 +133,7 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
                        conda_solver=conda_solver, indexes=indexes, system_packages=system_packages,
-                       epoch=source_date_epoch())
+                       base_packages=base_packages, epoch=source_date_epoch())
         write_lock(work, lock)
         step("Writing lockfiles")
         for name in names:

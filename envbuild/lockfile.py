@@ -18,6 +18,7 @@ Format version 1:
   "indexes": ["https://.../simple", "local"],                 # credentials stripped, local ones as "local"
   "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>", "system-packages.lock": "<sha256>"},
   "system_packages": {"<name>": "<version>"},               # every .deb system-packages.lock installs
+  "base_packages": {"<name>": "<version>"},                 # a team base's pip pins: constraints, not reinstalled
   "epoch": 0                                                # the image's file times are clamped to it
 }
 
@@ -75,6 +76,7 @@ class EnvLock:
     conda_solver: dict[str, str] = field(default_factory=dict)
     indexes: list[str] = field(default_factory=list)
     system_packages: dict[str, str] = field(default_factory=dict)
+    base_packages: dict[str, str] = field(default_factory=dict)  # pip pins a team base installs: not installed again
     epoch: int = 0  # every file time in the image is clamped to this (SOURCE_DATE_EPOCH at lock time, else 0)
     version: int = FORMAT_VERSION
 
@@ -154,6 +156,8 @@ def lock_inputs(spec: "Spec") -> dict[str, str]:
     inputs["python"] = _h(spec.python)
     inputs["platforms"] = _h(list(spec.platforms))
     inputs["system packages"] = _h(list(spec.system_packages))
+    if spec.override_base:
+        inputs["override-base"] = _h(sorted(spec.override_base))
     return inputs
 
 

@@ -180,8 +180,11 @@ def resolve(reference: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Re
         for p in platforms:
             if config is None or config == p:
                 resolved.platforms[p] = digest
-        if config is not None and config not in platforms:
-            raise RegistryError(f"{reference} is a {config} image; the spec asks for {', '.join(platforms)}")
+        missing = [p for p in platforms if p not in resolved.platforms]
+        if config is not None and missing:
+            raise RegistryError(f"{reference} is a {config} image only: it has no image for {', '.join(missing)}; "
+                                f"use a base with one (envbuild base bootstrap --platform {','.join(platforms)}) "
+                                f"or drop {', '.join(missing)} from platforms")
     return resolved
 
 

@@ -65,6 +65,7 @@ class Spec:
     resolver: str = "pip-tools"
     image: str | None = None  # repository `envbuild push` pushes to by default
     tracking: dict[str, str] = field(default_factory=dict)
+    override_base: tuple[str, ...] = ()  # packages a team base pins that this project installs its own version of
 
     @property
     def uses_pip(self) -> bool:
@@ -214,6 +215,7 @@ KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "resolver": (_choice(RESOLVERS), "resolver"),
     "image": (_image_ref, "image"),
     "tracking": (_tracking, "tracking"),
+    "override-base": (_str_list, "override_base"),
 }
 
 
@@ -432,6 +434,7 @@ def load_spec(root: Path | str = ".") -> Spec:
         resolver=settings.get("resolver", "pip-tools"),
         image=settings.get("image"),
         tracking=settings.get("tracking", {}),
+        override_base=tuple(settings.get("override_base", ())),
     )
 
 

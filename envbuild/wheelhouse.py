@@ -90,10 +90,35 @@ def wheels_dir() -> Path:
     return artifacts.kind_dir("wheels")
 
 
-def parse_requirements_lock(path: Path) -> list[Pin]:
-    """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed."""
+def marker_environment(target: "Target") -> dict[str, str]:
+    """PEP 508 marker values of the image's interpreter: a universal lock (uv) holds pins for
+    other Pythons and platforms, and only the ones for this target are installed. The patch
+    level is not known before the image runs: X.Y.0 stands for it."""
+    return {"implementation_name": "cpython", "platform_python_implementation": "CPython",
+            "os_name": "posix", "sys_platform": "linux", "platform_system": "Linux",
+            "platform_machine": ARCH[target.platform], "python_version": target.python,
+            "python_full_version": f"{target.python}.0", "implementation_version": f"{target.python}.0"}
+
+
+def _applies(marker: str, path: Path, target: "Target | None") -> bool:
+    if not marker or target is None:
+        return True
+    from packaging.markers import InvalidMarker, Marker
+
+    try:
+        return Marker(marker).evaluate(marker_environment(target))
+    except InvalidMarker as e:
+        raise EnvbuildError(f"{path}: marker {marker!r} is not valid ({e}); run envbuild lock") from None
+
+
+def parse_requirements_lock(path: Path, target: "Target | None" = None) -> list[Pin]:
+    """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed.
+    With a target, pins whose environment marker excludes it are left out."""
     pins = []
     for line in requirement_lines(path.read_text()):
+        marker = line.split(";", 1)[1].split(" --hash", 1)[0].strip() if ";" in line else ""
+        if not _applies(marker, path, target):
+            continue
         if line.startswith("-"):
             raise EnvbuildError(f"{path}: option line {line.split()[0]!r} is not allowed in a lock; run envbuild lock")
         m = _PIN.match(line)
@@ -134,7 +159,7 @@ def _cached(target: Target, pin: Pin) -> Wheel | None:
 
 def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelhouse:
     """Every locked artifact for `target`, verified, in the cache; downloads only what is missing."""
-    return ensure_pins(parse_requirements_lock(requirements_lock), target, progress=progress)
+    return ensure_pins(parse_requirements_lock(requirements_lock, target), target, progress=progress)
 
 
 def ensure_pins(pins: list[Pin], target: Target, *, progress=None) -> Wheelhouse:

@@ -19,7 +19,7 @@ from envbuild.ingredients import BIG, BuildContext
 from envbuild.lockfile import REQUIREMENTS_LOCK, EnvLock
 from envbuild.oci import layer
 from envbuild.oci.layer import Layer
-from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure
+from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure_pins, parse_requirements_lock
 
 CHUNK = 200  # .py files per compiling process: fixed, so the output never depends on the core count
 COMPILE = r"""
@@ -105,8 +105,12 @@ class Pip:
         return REQUIREMENTS_LOCK in lock.lockfiles
 
     def fetch(self, ctx: BuildContext) -> Wheelhouse:
-        house = ensure(ctx.spec.root / REQUIREMENTS_LOCK, Target(ctx.platform, ctx.lock.python), progress=ctx.say)
-        ctx.say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache")
+        target = Target(ctx.platform, ctx.lock.python)
+        pins = parse_requirements_lock(ctx.spec.root / REQUIREMENTS_LOCK, target)
+        shared = ctx.lock.base_packages
+        house = ensure_pins([p for p in pins if shared.get(p.name) != p.version], target, progress=ctx.say)
+        ctx.say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache"
+                + (f", {len(shared)} in the team base" if shared else ""))
         ctx.downloaded += house.downloaded
         ctx.cached += house.cached
         return house

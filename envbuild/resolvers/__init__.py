@@ -40,7 +40,7 @@ class ResolverInfo:
 
 class PipResolver(Protocol):
     def resolve(self, spec: object, out_path: Path, upgrade: bool, upgrade_packages: Sequence[str],
-                previous: Path | None) -> ResolverInfo: ...
+                previous: Path | None, constraints: Path | None = None) -> ResolverInfo: ...
 
 
 class ResolutionError(EnvbuildError):
@@ -179,7 +179,8 @@ def leaks(text: str) -> list[str]:
 
 def compile_requirements(spec: Any, out_path: Path, command: list[str], upgrade: bool,
                          upgrade_packages: Sequence[str], previous: Path | None,
-                         explain: Callable[[str], ResolutionError], env: dict[str, str] | None = None) -> None:
+                         explain: Callable[[str], ResolutionError], env: dict[str, str] | None = None,
+                         constraints: Path | None = None) -> None:
     """Run a pip-compile-like `command` (it gets `-o OUT [--upgrade] [--upgrade-package N]... FILES`).
 
     The previous lock is copied to the output first: both pip-compile and uv keep the pins they
@@ -195,6 +196,8 @@ def compile_requirements(spec: Any, out_path: Path, command: list[str], upgrade:
         args = [*command, "-o", str(out), *(["--upgrade"] if upgrade else [])]
         for name in upgrade_packages:
             args += ["--upgrade-package", name]
+        if constraints is not None:  # a team base's pins (envbuild/teambase.py)
+            args += ["-c", str(constraints)]
         proc = run_tool([*args, *files], cwd=spec.root, env=env)
         if proc.returncode != 0 or not out.is_file():
             raise explain(proc.stderr + proc.stdout)

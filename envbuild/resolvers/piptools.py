@@ -33,9 +33,10 @@ def _explain(tool_name: str, output: str) -> ResolutionError:
 
 
 def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
-            previous: Path | None = None) -> ResolverInfo:
+            previous: Path | None = None, constraints: Path | None = None) -> ResolverInfo:
     """Compile the spec's dependencies into out_path; previous pins are kept unless upgraded."""
     # pip-compile takes the header's command line from the environment only
     compile_requirements(spec, out_path, [tool("pip-compile"), *FLAGS], upgrade, upgrade_packages, previous,
-                         lambda output: _explain("pip-compile", output), env={"CUSTOM_COMPILE_COMMAND": HEADER_COMMAND})
+                         lambda output: _explain("pip-compile", output), env={"CUSTOM_COMPILE_COMMAND": HEADER_COMMAND},
+                         constraints=constraints)
     return ResolverInfo(NAME, version())

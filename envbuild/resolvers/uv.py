@@ -33,7 +33,8 @@ def target_args(python: str, platforms: Sequence[str]) -> list[str]:
 
 
 def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
-            previous: Path | None = None, extra_args: Sequence[str] = ()) -> ResolverInfo:
+            previous: Path | None = None, constraints: Path | None = None,
+            extra_args: Sequence[str] = ()) -> ResolverInfo:
     """Compile the spec's dependencies into out_path; previous pins are kept unless upgraded.
 
     uv strips extras and leaves index URLs and find-links out unless told otherwise.
@@ -41,7 +42,7 @@ def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: 
     command = [tool("uv"), "pip", "compile", "--generate-hashes", "--quiet", *target_args(spec.python, spec.platforms),
                "--custom-compile-command", HEADER_COMMAND, *extra_args]
     compile_requirements(spec, out_path, command, upgrade, upgrade_packages, previous,
-                         lambda output: failure("uv pip compile", output))
+                         lambda output: failure("uv pip compile", output), constraints=constraints)
     return ResolverInfo(NAME, version())
 
 

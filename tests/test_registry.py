@@ -60,6 +60,9 @@ def test_resolve_single_platform_image(base_image: str) -> None:
     assert resolved.pinned == f"{parse_reference(base_image).name}@{resolved.digest}"
     with pytest.raises(RegistryError, match="is a linux/amd64 image"):
         resolve(base_image, platforms=("linux/arm64",))
+    # one platform of two missing is refused too, naming it (it used to lock silently)
+    with pytest.raises(RegistryError, match="has no image for linux/arm64"):
+        resolve(base_image, platforms=("linux/amd64", "linux/arm64"))
 
 
 @pytest.mark.docker

@@ -87,3 +87,17 @@ def test_sdist_only_package_is_named_with_the_platform(tmp_path: Path, cache: Pa
     lock = _lock(tmp_path, "docopt==0.6.2 --hash=sha256:49b3a825280bd66b3aa83585ef59c4a8c82f2c8a522dbe754a8bc8d08c85c491\n")
     with pytest.raises(EnvbuildError, match=r"docopt==0\.6\.2 has no wheel for linux/amd64, CPython 3\.11"):
         ensure(lock, TARGET)
+
+
+def test_universal_lock_installs_only_the_pins_for_the_target(tmp_path: Path) -> None:
+    """uv --universal writes one pin per Python/platform range; the build takes the target's."""
+    lock = tmp_path / "requirements.lock"
+    h = "--hash=sha256:" + "a" * 64
+    lock.write_text(f'numpy==2.4.6 ; python_full_version < "3.12" \\\n    {h}\n'
+                    f'numpy==2.5.5 ; python_full_version >= "3.12" \\\n    {h}\n'
+                    f'pywin==1 ; sys_platform == "win32" \\\n    {h}\n'
+                    f'armonly==1 ; platform_machine == "aarch64" \\\n    {h}\n')
+    amd = [str(p) for p in wheelhouse.parse_requirements_lock(lock, wheelhouse.Target("linux/amd64", "3.11"))]
+    arm = [str(p) for p in wheelhouse.parse_requirements_lock(lock, wheelhouse.Target("linux/arm64", "3.12"))]
+    assert amd == ["numpy==2.4.6"]
+    assert arm == ["numpy==2.5.5", "armonly==1"]

@@ -194,8 +194,12 @@ def choose_platform(lock: EnvLock, wanted: str | None) -> str:
 
 def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str, team_base: bool = False,
              store: Store | None = None, say: Callable[[str], None] = lambda m: None,
-             code_entries: list[layer.Entry] | None = None) -> Written:
-    """Fetch every ingredient, write every layer, the config and the manifest; load nothing."""
+             code_entries: list[layer.Entry] | None = None,
+             load: Callable[[str, list[str], int], None] | None = None) -> Written:
+    """Fetch every ingredient, write every layer, the config and the manifest.
+
+    `load(config digest, diff_ids, base layer count)` (docker load) runs while the layers are
+    compressed: the engine reads the uncompressed layers, the registry will get the gzip ones."""
     from envbuild.image import BASE_VENV, VENV, pth_text
 
     store = store or Store.default()
@@ -222,10 +226,8 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
     config = Blob(CONFIG_TYPE, store.put_bytes(config_bytes), len(config_bytes))
     from envbuild.oci.gzip import compressor_id
 
-    compressed = []
-    for x in own:
-        digest, size = store.compressed(x.diff_id, say)
-        compressed.append(Blob(LAYER_GZIP, digest, size))
+    compressed = compress_while(store, [x.diff_id for x in own], say,
+                                lambda: load(config.digest, cfg.diff_ids, len(base.layers)) if load else None)
     layers = base.layers + compressed
     manifest = manifest_bytes(config, layers, {ANNOTATION_COMPRESSOR: compressor_id()})
     store.put_bytes(manifest)
@@ -235,6 +237,17 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
                       platform, [x.comment for x in own], ctx.downloaded, ctx.cached, ctx.notes)
     describe(store, written)
     return written
+
+
+def compress_while(store: Store, diff_ids: list[str], say: Callable[[str], None],
+                   meanwhile: Callable[[], object]) -> list[Blob]:
+    """Each layer's gzip blob (made once per diff_id, cached), while `meanwhile` runs in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        futures = [pool.submit(store.compressed, d, say) for d in diff_ids]
+        meanwhile()
+        return [Blob(LAYER_GZIP, *f.result()) for f in futures]
 
 
 # --- proving a build ----------------------------------------------------------------------

@@ -254,13 +254,16 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
     say = log or (lambda _m: None)
     code = _code_entries(spec) if bake_code else None
-    written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base), platform=target, team_base=team_base,
-                                store=store, say=say, code_entries=code)
+    inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
+
+    def load(config_digest: str, diff_ids: list[str], base_layers: int) -> None:
+        say(f"loading {ref} into the engine")
+        docker_load(store, config_digest, diff_ids, base_layers, ref, engine.docker_bin(), say)
+
+    written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base), platform=target,
+                                team_base=team_base, store=store, say=say, code_entries=code, load=load)
     for note in written.notes:
         say(note)
-    inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
-    say(f"loading {ref} into the engine")
-    docker_load(store, written.id, written.diff_ids, written.base_layers, ref, engine.docker_bin(), say)
     facts = inspect(ref)
     if facts is None:
         raise EnvbuildError(f"docker load finished but {ref} is not in the engine", EXIT_FAILURE)

@@ -83,10 +83,13 @@ class Floor:
             return False
         if self.kind == "over_ref":
             return seconds - ref < self.limit
+        if self.kind == "ratio":
+            return seconds / ref <= self.limit
         return ref / seconds >= self.limit
 
     def text(self) -> str:
         return {"under": f"< {self.limit:g} s", "over_ref": f"< ref + {self.limit:g} s",
+                "ratio": f"<= {self.limit:g} x ref",
                 "throughput": f">= {self.limit:.0%} of ref speed"}[self.kind]
 
 
@@ -96,6 +99,10 @@ def under(limit: float) -> Floor:
 
 def over_ref(limit: float) -> Floor:
     return Floor("over_ref", limit)
+
+
+def ratio(limit: float) -> Floor:
+    return Floor("ratio", limit)
 
 
 def throughput(share: float) -> Floor:

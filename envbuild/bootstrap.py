@@ -82,9 +82,12 @@ def _require_debootstrap() -> str:
     return path
 
 
-def debootstrap(suite: str, pkgs: tuple[str, ...], mirror: str, rootfs: Path, log: Path, detail: Report) -> None:
-    """debootstrap --variant=minbase into `rootfs`, its output in `log`, each line to `detail`."""
-    cmd = [_require_debootstrap(), "--variant=minbase", f"--include={','.join(pkgs)}", suite, str(rootfs), mirror]
+def debootstrap(suite: str, pkgs: tuple[str, ...], mirror: str, rootfs: Path, log: Path, detail: Report,
+                arch: str | None = None) -> None:
+    """debootstrap --variant=minbase into `rootfs`, its output in `log`, each line to `detail`.
+    A foreign `arch` runs its second stage under the host's binfmt emulation (require_emulation)."""
+    cmd = [_require_debootstrap(), "--variant=minbase", f"--include={','.join(pkgs)}",
+           *([f"--arch={arch}"] if arch else []), suite, str(rootfs), mirror]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace")
@@ -125,19 +128,25 @@ def pack_rootfs(rootfs: Path, tarball: Path) -> None:
     os.replace(tmp, tarball)
 
 
-def rootfs_tarball(suite: str, pkgs: tuple[str, ...], mirror: str, step: Report, detail: Report) -> tuple[Path, bool]:
+def rootfs_tarball(suite: str, pkgs: tuple[str, ...], mirror: str, step: Report, detail: Report,
+                   arch: str | None = None) -> tuple[Path, bool]:
     """The cached rootfs tarball for these inputs, made first when missing; (path, was cached)."""
     store = cache_dir() / "rootfs"
     store.mkdir(parents=True, exist_ok=True)
-    key = rootfs_key(suite, pkgs, mirror, host_arch())
+    arch = arch or host_arch()
+    key = rootfs_key(suite, pkgs, mirror, arch)
     tarball = store / f"{key}.tar"
     if tarball.is_file():
         return tarball, True
     _require_debootstrap()
     work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=store))
     try:
-        step(f"debootstrap {suite} (minbase + {', '.join(pkgs)}; about a minute)")
-        debootstrap(suite, pkgs, mirror, work / "rootfs", store / f"{key}.log", detail)
+        foreign = arch != host_arch()
+        if foreign:
+            require_emulation(arch)
+        step(f"debootstrap {suite} {arch} (minbase + {', '.join(pkgs)}; "
+             + ("under emulation: several minutes)" if foreign else "about a minute)"))
+        debootstrap(suite, pkgs, mirror, work / "rootfs", store / f"{key}.log", detail, arch if foreign else None)
         step("packing the rootfs")
         _slim(work / "rootfs")
         pack_rootfs(work / "rootfs", tarball)
@@ -146,22 +155,77 @@ def rootfs_tarball(suite: str, pkgs: tuple[str, ...], mirror: str, step: Report,
     return tarball, False
 
 
+DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+QEMU = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+
+
+def require_emulation(arch: str) -> None:
+    """A foreign architecture's programs must run here (binfmt_misc + qemu-user-static), or say how."""
+    handler = Path("/proc/sys/fs/binfmt_misc") / QEMU.get(arch, f"qemu-{arch}")
+    try:
+        enabled = handler.read_text().startswith("enabled")
+    except OSError:
+        enabled = False
+    if not enabled:
+        raise EnvbuildError(f"a {arch} base needs {arch} programs to run on this {host_arch()} machine, and no "
+                            f"emulation is enabled ({handler}); install it (Debian, as root: apt-get install "
+                            f"qemu-user-static binfmt-support; update-binfmts --enable {QEMU.get(arch, arch)}) "
+                            "and run again")
+
+
+def platform_arch(platform: str) -> str:
+    arch = DEB_ARCH.get(platform)
+    if arch is None:
+        raise EnvbuildError(f"--platform {platform}: envbuild bootstraps {', '.join(DEB_ARCH)}")
+    return arch
+
+
 def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iterable[str] = (),
-              mirror: str = DEFAULT_MIRROR, force: bool = False,
+              mirror: str = DEFAULT_MIRROR, force: bool = False, platforms: Iterable[str] = (),
               step: Report = lambda s: None, detail: Report = lambda s: None) -> Bootstrapped:
-    """Build the base image and push it; skip when the registry has the tag already (unless force)."""
-    from envbuild.registry import manifest_digest, parse_reference
+    """Build the base image and push it; skip when the registry has the tag already for every platform
+    (unless force). Several platforms give an OCI index under the tag."""
+    from envbuild.registry import parse_reference, resolve
 
     ref = target_reference(push, suite)
     name = parse_reference(ref)
+    wanted = list(dict.fromkeys(platforms)) or [f"linux/{host_arch()}"]
+    archs = [platform_arch(p) for p in wanted]
     if not force:
-        digest = manifest_digest(ref)  # RegistryError (exit 2) when the registry is down: nothing to push to
-        if digest:
-            return Bootstrapped(ref, digest, name.pinned(digest), skipped=True)
-    tarball, cached = rootfs_tarball(suite, packages(include), mirror, step, detail)
-    step(f"writing the image (one layer, file times clamped to {epoch_of_base()}) and pushing it to {ref}")
-    digest = write_and_push(tarball, name, suite, step)
-    return Bootstrapped(ref, digest, name.pinned(digest), skipped=False, rootfs_cached=cached)
+        try:  # RegistryError (exit 2) when the registry is down: nothing to push to
+            have = resolve(ref, tuple(wanted))
+            return Bootstrapped(ref, have.digest, name.pinned(have.digest), skipped=True)
+        except RegistryError as e:
+            if "unreachable" in str(e):
+                raise
+    manifests, all_cached = [], True
+    for platform, arch in zip(wanted, archs):
+        tarball, cached = rootfs_tarball(suite, packages(include), mirror, step, detail, arch)
+        all_cached = all_cached and cached
+        step(f"writing the {platform} image (one layer, file times clamped to {epoch_of_base()})")
+        manifests.append(write_and_push(tarball, name, suite, step, arch, tagged=len(wanted) == 1))
+    if len(manifests) == 1:
+        digest = manifests[0][0]
+    else:
+        digest = push_index(name, list(zip(wanted, manifests)), step)
+    return Bootstrapped(ref, digest, name.pinned(digest), skipped=False, rootfs_cached=all_cached)
+
+
+def push_index(name, entries: list, step: Report) -> str:
+    """An OCI image index naming each platform's manifest, under the tag; its digest."""
+    from envbuild.oci import upload
+    from envbuild.oci.blobs import Store, digest_of
+    from envbuild.oci.config import INDEX_TYPE, MANIFEST_TYPE, canonical
+
+    manifests = []
+    for platform, (digest, size) in entries:
+        os_, arch = platform.split("/")[:2]
+        plat = {"os": os_, "architecture": arch, **({"variant": "v8"} if arch == "arm64" else {})}
+        manifests.append({"mediaType": MANIFEST_TYPE, "digest": digest, "size": size, "platform": plat})
+    index = canonical({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests})
+    step(f"pushing the index of {', '.join(p for p, _ in entries)} to {name}")
+    upload.push(Store.default(), name, index, INDEX_TYPE, [], say=step)
+    return digest_of(index)
 
 
 def epoch_of_base() -> int:
@@ -190,26 +254,30 @@ def _normalise_shadow(entries: list) -> list:
     return out
 
 
-def write_and_push(tarball: Path, name, suite: str, step: Report) -> str:
-    """The rootfs as a deterministic one-layer OCI image, pushed over the registry API; its digest."""
+def write_and_push(tarball: Path, name, suite: str, step: Report, arch: str | None = None,
+                   tagged: bool = True) -> tuple[str, int]:
+    """The rootfs as a deterministic one-layer OCI image, pushed over the registry API (under the tag,
+    or by digest only when an index will name it); (manifest digest, manifest size)."""
     from envbuild.oci import layer, upload
     from envbuild.oci.blobs import Store, digest_of
     from envbuild.oci.config import CONFIG_TYPE, LAYER_GZIP, MANIFEST_TYPE, Blob, ImageConfig, manifest_bytes, timestamp
     from envbuild.oci.gzip import compressor_id
 
-    store, epoch = Store.default(), epoch_of_base()
+    store, epoch, arch = Store.default(), epoch_of_base(), arch or host_arch()
     with open(tarball, "rb") as f:
         entries = _normalise_shadow(layer.tar_entries(f))
     rootfs = layer.write(entries, store, epoch, f"envbuild base bootstrap {suite}")
-    cfg = ImageConfig(architecture=host_arch(), env=dict(e.split("=", 1) for e in IMAGE_ENV), cmd=["python3"],
-                      diff_ids=[rootfs.diff_id],
+    cfg = ImageConfig(architecture=arch, variant="v8" if arch == "arm64" else None,
+                      env=dict(e.split("=", 1) for e in IMAGE_ENV), cmd=["python3"], diff_ids=[rootfs.diff_id],
                       history=[{"created": timestamp(epoch), "created_by": f"envbuild base bootstrap {suite}"}])
     config_bytes = cfg.to_bytes(epoch)
     config = Blob(CONFIG_TYPE, store.put_bytes(config_bytes), len(config_bytes))
     gz_digest, gz_size = store.compressed(rootfs.diff_id, step)
     manifest = manifest_bytes(config, [Blob(LAYER_GZIP, gz_digest, gz_size)],
                               {"dev.envbuild.compressor": compressor_id()})
-    result = upload.push(store, name, manifest, MANIFEST_TYPE, [gz_digest, config.digest], say=step)
-    if result["digest"] != digest_of(manifest):
-        raise RegistryError(f"{name}: the registry answered {result['digest']}, envbuild wrote {digest_of(manifest)}")
-    return digest_of(manifest)
+    digest = digest_of(manifest)
+    result = upload.push(store, name, manifest, MANIFEST_TYPE, [gz_digest, config.digest], say=step,
+                         reference=None if tagged else digest)
+    if result["digest"] != digest:
+        raise RegistryError(f"{name}: the registry answered {result['digest']}, envbuild wrote {digest}")
+    return digest, len(manifest)

@@ -87,9 +87,15 @@ def _code_files(spec: Spec) -> list[Path]:
     return files
 
 
-def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False) -> str:
-    """The local tag of the project's image: envbuild/<project>:<lock hash[:12]>[-code-<tree[:12]>]."""
+def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,
+              platform: str | None = None) -> str:
+    """The local tag of the project's image: envbuild/<project>:<lock hash[:12]>[-<arch>][-base]
+    [-code-<tree[:12]>]; -<arch> only for a platform other than the engine's (say -arm64)."""
+    from envbuild.assemble import engine_platform
+
     tag = lock.lock_hash[:12]
+    if platform and platform != engine_platform():
+        tag += "-" + platform.split("/")[1]
     if team_base:
         tag += "-base"
     if bake_code:
@@ -245,8 +251,8 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     from envbuild.oci.layout import docker_load
     from envbuild.oci.blobs import Store
 
-    ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base)
     target = assemble.choose_platform(lock, platform)
+    ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base, platform=target)
     facts = inspect(ref)
     store = Store.default()
     if facts is not None and not no_cache:
@@ -410,7 +416,8 @@ def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], 
     entry = {
         "ref": local, "pushed": remote, "repo_digest": digest, "id": facts.id, "digest": written.manifest_digest,
         "lock_hash": lock.lock_hash, "base_digest": lock.base.digest,
-        "sent": len(result["sent"]), "skipped": len(result["skipped"]),
+        "sent": len(result["sent"]), "skipped": len(result["skipped"]), "sent_bytes": result["sent_bytes"],
+        "image_bytes": sum(b.size for b in written.layers) + written.config.size + len(written.manifest),
         "pushed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     images = read_images(root)

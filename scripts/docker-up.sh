@@ -49,6 +49,9 @@ install_missing() {
   command -v umoci >/dev/null || missing+=(umoci)
   command -v skopeo >/dev/null || missing+=(skopeo)
   command -v runc >/dev/null || missing+=(runc)
+  # arm64 programs on an amd64 machine: bootstrapping an arm64 base, running arm64 images (tests)
+  [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || [ "$(uname -m)" = aarch64 ] || missing+=(qemu-user-static)
+  command -v update-binfmts >/dev/null || missing+=(binfmt-support)
   # `make install` needs a venv with pip: Debian's python3 has it only with python3-venv
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -92,8 +95,17 @@ YML
   wait_for registry registry_up 30
 }
 
+# Emulation for foreign architectures (idempotent; only as root, only where the handler is installed).
+enable_emulation() {
+  [ "$(id -u)" = 0 ] && command -v update-binfmts >/dev/null || return 0
+  [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || return 0
+  [ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+}
+
 # A running engine means someone else manages this machine: install nothing then.
 engine_up || install_missing
+enable_emulation
 start_engine
 start_registry
 say "ready: engine $(docker version --format '{{.Server.Version}}'), registry http://${REGISTRY_ADDR}"

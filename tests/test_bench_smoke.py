@@ -36,7 +36,7 @@ def test_bench_without_docker(bench: str, cases: int) -> None:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("bench, cases", [("build", 4), ("run", 3)])
+@pytest.mark.parametrize("bench, cases", [("build", 10), ("push", 1), ("run", 3)])
 def test_bench_with_docker(bench: str, cases: int, base_image: str) -> None:
     rows = rows_of(smoke(str(BENCH / f"{bench}.py")), bench)
     assert len(rows) == cases and all(r[7] in ("yes", "**NO**", "") for r in rows)
@@ -58,11 +58,12 @@ def test_run_all_writes_one_report(tmp_path: Path) -> None:
 def test_floors_and_ratios() -> None:
     # Imported as bench.common, never by putting bench/ on sys.path: bench/build.py would then
     # shadow the `build` package that pip-tools imports, for every later test in the session.
-    from bench.common import Row, link_refs, over_ref, throughput, under
+    from bench.common import Row, link_refs, over_ref, ratio, throughput, under
 
     ref = Row("x", "ref", [1.0, 2.0, 9.0])
     rows = link_refs([ref, Row("x", "fast", [0.1], ref="ref", floor=under(0.2)),
                       Row("x", "slow", [2.6], ref="ref", floor=over_ref(0.5)),
-                      Row("x", "hash", [2.4], ref="ref", floor=throughput(0.8))])
+                      Row("x", "hash", [2.4], ref="ref", floor=throughput(0.8)),
+                      Row("x", "build", [1.7], ref="ref", floor=ratio(0.8))])
     assert ref.seconds == 2.0 and rows[1].ratio == pytest.approx(0.05)
-    assert [r.ok for r in rows] == [None, True, False, True]
+    assert [r.ok for r in rows] == [None, True, False, True, False]

@@ -26,6 +26,10 @@ def bootstrap(
     mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror (a local one "
                                "for air-gapped sites)."),
     force: bool = typer.Option(False, "--force", help="Build and push even when the tag is in the registry."),
+    platform: List[str] = typer.Option(
+        [], "--platform", metavar="PLATFORMS",
+        help="linux/amd64, linux/arm64, comma-separated or repeated (default: this machine's). Several give an "
+             "OCI index under the tag; a foreign one runs debootstrap's second stage under qemu-user-static."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the digest-pinned reference."),
 ) -> None:
     """Build a base image from a debootstrap rootfs, push it, print its digest-pinned reference.
@@ -38,14 +42,16 @@ def bootstrap(
 
     stdout gets one line, REGISTRY/NAME@sha256:<64 hex>, ready for a spec's base or a FROM.
 
-    Example: envbuild base bootstrap --push 127.0.0.1:5000/envbuild/base:bookworm
+    Examples: envbuild base bootstrap --push 127.0.0.1:5000/envbuild/base:bookworm ·
+    envbuild base bootstrap --platform linux/amd64,linux/arm64 --push 127.0.0.1:5000/envbuild/base:multi
     """
     from envbuild import bootstrap as bs
     from envbuild.output import info
     from envbuild.progress import steps
 
     with steps(enabled=not quiet) as (step, detail):
-        result = bs.bootstrap(push, suite=suite, include=include, mirror=mirror, force=force,
+        platforms = [p.strip() for item in platform for p in item.split(",") if p.strip()]
+        result = bs.bootstrap(push, suite=suite, include=include, mirror=mirror, force=force, platforms=platforms,
                               step=step, detail=detail)
     if not quiet:
         if result.skipped:

@@ -88,12 +88,14 @@ def _upload(s: _Session, digest: str, store: Store) -> None:
 
 
 def push(store: Store, target: Reference, manifest: bytes, media_type: str, blobs: list[str],
-         mount_from: Reference | None = None, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Send every blob the repository lacks, then the manifest under `target`'s tag.
+         mount_from: Reference | None = None, say: Callable[[str], None] = lambda m: None,
+         reference: str | None = None) -> dict[str, Any]:
+    """Send every blob the repository lacks, then the manifest under `target`'s tag (or `reference`).
 
-    Returns {"digest": what the registry answered, "sent": [digests uploaded], "skipped": [...]}."""
+    Returns {"digest": what the registry answered, "sent": [digests uploaded], "skipped": [...],
+    "sent_bytes": bytes uploaded, the manifest included}."""
     s = _Session(target)
-    sent, skipped = [], []
+    sent, skipped, sent_bytes = [], [], 0
     for digest in blobs:
         if _has_blob(s, digest) or (mount_from is not None and _mount(s, digest, mount_from)):
             skipped.append(digest)
@@ -103,10 +105,12 @@ def push(store: Store, target: Reference, manifest: bytes, media_type: str, blob
         say(f"uploading {digest[7:19]} ({store.path(digest).stat().st_size / 1e6:.1f} MB)")
         _upload(s, digest, store)
         sent.append(digest)
-    tag = target.tag or "latest"
+        sent_bytes += store.path(digest).stat().st_size
+    tag = reference or target.tag or "latest"
     _, headers, _ = s.call("PUT", s.url(f"manifests/{tag}"), data=manifest,
                            headers={"Content-Type": media_type}, ok=(201,))
-    return {"digest": headers.get("docker-content-digest"), "sent": sent, "skipped": skipped}
+    sent_bytes += len(manifest)
+    return {"digest": headers.get("docker-content-digest"), "sent": sent, "skipped": skipped, "sent_bytes": sent_bytes}
 
 
 def fetch_blob(ref: Reference, digest: str, store: Store) -> None:

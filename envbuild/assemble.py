@@ -101,6 +101,7 @@ class BaseImage:
     ref: Reference
     config: dict[str, Any]
     layers: list[Blob]  # compressed, as the registry holds them
+    config_digest: str
 
 
 def _oci_layer_type(media_type: str) -> str:
@@ -132,22 +133,73 @@ def fetch_base(base: Base, platform: str, store: Store) -> BaseImage:
         from envbuild.fsutil import atomic_write_bytes
 
         atomic_write_bytes(cached, body)
-    config = fetch_json(ref, doc["config"]["digest"], store)
+    config_digest = doc["config"]["digest"]
+    config = fetch_json(ref, config_digest, store)
     arch, _ = GOARCH.get(platform, (None, None))
     if config.get("architecture") != arch:
         raise EnvbuildError(f"base {base.pinned} is a {config.get('os')}/{config.get('architecture')} image, "
                             f"not {platform}; bootstrap or choose a {platform} base and run envbuild lock")
     layers = [Blob(_oci_layer_type(x["mediaType"]), x["digest"], int(x["size"])) for x in doc.get("layers", [])]
-    return BaseImage(ref, config, layers)
+    return BaseImage(ref, config, layers, config_digest)
 
 
 # --- the image ----------------------------------------------------------------------------
 
 
-def runtime_layer(ctx: BuildContext) -> layer.Layer:
+USER_FILES = ("etc/passwd", "etc/group")
+
+
+def base_files(base: BaseImage, store: Store, wanted: tuple[str, ...] = USER_FILES) -> dict[str, bytes]:
+    """Files of the base's filesystem (the top-most layer that has each), read from its layers;
+    cached per base config, since a base never changes under its digest."""
+    import gzip as stdgzip
+    import tarfile
+
+    from envbuild.fsutil import atomic_write_json
+    from envbuild.oci.upload import fetch_blob
+
+    cache = store.root / "base-files" / f"{base.config_digest.split(':', 1)[1]}.json"
+    try:
+        return {k: v.encode("latin-1") for k, v in json.loads(cache.read_text()).items()}
+    except (OSError, ValueError):
+        pass
+    found: dict[str, bytes] = {}
+    for blob in reversed(base.layers):
+        missing = [p for p in wanted if p not in found]
+        if not missing:
+            break
+        fetch_blob(base.ref, blob.digest, store)
+        with stdgzip.open(store.verified(blob.digest)) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+            for m in tar:
+                name = m.name.removeprefix("./")
+                if name in missing and m.isreg():
+                    f = tar.extractfile(m)
+                    found[name] = f.read() if f else b""
+    atomic_write_json(cache, {k: v.decode("latin-1") for k, v in found.items()})
+    return found
+
+
+def user_entries(base: BaseImage, store: Store) -> list[layer.Entry]:
+    """The image's user `envbuild` (uid 1000) in /etc/passwd and /etc/group, with a home, unless the
+    base has a uid 1000 already (a team base made by envbuild)."""
+    files = base_files(base, store)
+    passwd, group = files.get("etc/passwd", b""), files.get("etc/group", b"")
+    if any(line.split(b":")[2:3] == [b"1000"] for line in passwd.splitlines()):
+        return []
+    if passwd and not passwd.endswith(b"\n"):
+        passwd += b"\n"
+    if group and not group.endswith(b"\n"):
+        group += b"\n"
+    return [layer.file_entry("etc/passwd", passwd + b"envbuild:x:1000:1000::/home/envbuild:/bin/bash\n"),
+            layer.file_entry("etc/group", group + b"envbuild:x:1000:\n"),
+            layer.dir_entry("home/envbuild", 0o755, uid=1000, gid=1000)]
+
+
+def runtime_layer(ctx: BuildContext, base: BaseImage) -> layer.Layer:
     entries = [e for e in layer.tree_entries(RUNTIME_SITE, SITE)
                if "__pycache__" not in e.path and not e.path.endswith(".pyc")]
     entries.append(layer.dir_entry(WORKSPACE, 0o755, uid=1000, gid=1000))
+    entries += user_entries(base, ctx.store)
     return layer.write(entries, ctx.store, ctx.epoch, f"envbuild {__version__} runtime (seeding hook, track API)")
 
 
@@ -218,7 +270,7 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
         own: list[layer.Layer] = []
         for ingredient, files in fetched:
             own += ingredient.layers(ctx, files)
-        own.append(runtime_layer(ctx))
+        own.append(runtime_layer(ctx, base))
         if code_entries:
             own.append(layer.write(code_entries, store, ctx.epoch, "the project's code (--bake-code)"))
     cfg = image_config(base, ctx, labels, own, team_base)

@@ -1,7 +1,12 @@
 """The Docker engine, driven through the `docker` CLI.
 
-The CLI (not docker-py) because it works with the engine Debian ships (20.10), can use
-BuildKit where present, and costs no heavy import on the CLI's start-up path.
+Why the CLI and not docker-py: envbuild writes its images itself (envbuild/oci), so what it asks
+of an engine is small: `docker load` of a stream, a sandbox container with `diff` and `export`,
+`inspect`, and `run` for training with the user's terminal. The CLI does each in one call, and it
+is the one client that honours everything a user has set up: `docker context use`, DOCKER_HOST
+(ssh:// included), DOCKER_CONFIG and its credential helpers. A second client (docker-py reads none
+of the contexts) could load an image into one engine and run it on another. It also costs no import
+on the start-up path.
 """
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ def test_conda_project_builds_offline_from_verified_packages(base_image: str, pr
                        "python -c 'import greetlib, six, envbuild.track; print(greetlib.VERSION, six.__version__)'")
         assert out.split("\n")[:6] == ["hello from greet 1.0", "greet prefix=/opt/conda", "/opt/conda/bin/python",
                                        "envbuild", "2.0 1.16.0", ""]
-        assert run_cli("build", cwd=project).stderr.strip().endswith("is up to date")  # the second build is a no-op
+        assert "is up to date" in run_cli("build", cwd=project).stderr  # the second build is a no-op
+        check = run_cli("build", "--check", "--json", cwd=project)  # from scratch: bit-identical
+        assert check.returncode == 0 and json.loads(check.stdout)["identical"], check.stderr
 
         # pip dependencies too: a venv beside /opt/conda, first on PATH; only the new pin is fetched.
         write(project / "requirements.in", "idna==3.7\n")

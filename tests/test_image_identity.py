@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import subprocess
 import uuid
 from pathlib import Path
@@ -83,3 +85,59 @@ def test_oci_layout_is_read_by_skopeo_and_umoci_and_runs_with_runc(
     out = subprocess.run(["runc", "run", f"envbuild-test-{uuid.uuid4().hex[:8]}"], cwd=bundle,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.split() == ["1.16.0", "/opt/venv"], out.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_second_way_that_shares_nothing_gives_the_same_digests(
+        base_image: str, tmp_path: Path, images: list[str]) -> None:
+    """Another Python build (Debian's /usr/bin/python3, not this venv's), another envbuild install,
+    another cache, the image gone from the engine: the same id and manifest digest."""
+    debian_python = Path("/usr/bin/python3")
+    if not debian_python.exists():
+        pytest.fail("this test needs Debian's /usr/bin/python3 (python3-venv): run make docker-up")
+    name = f"ebt-way2-{uuid.uuid4().hex[:8]}"
+    root = tmp_path / "proj"
+    lock = make_locked_project(root, name, ["six==1.16.0"], base=base_image)
+    ref = f"envbuild/{name}:{lock.lock_hash[:12]}"
+    images.append(ref)
+    first = _build(root, tmp_path / "cache1")
+
+    venv = tmp_path / "other-python"
+    subprocess.run([str(debian_python), "-m", "venv", str(venv)], check=True, capture_output=True)
+    from tests.conftest import REPO_ROOT
+
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(REPO_ROOT)], capture_output=True,
+                             text=True, timeout=1200)
+    assert install.returncode == 0, install.stderr[-2000:]
+    other = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys.version)"],
+                           capture_output=True, text=True).stdout.strip()
+    assert _docker("rmi", ref).returncode == 0
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "ENVBUILD_CACHE_DIR": str(tmp_path / "cache2")}
+    proc = subprocess.run([str(venv / "bin" / "envbuild"), "build", "--json"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    second = json.loads(proc.stdout)
+    assert (second["id"], second["digest"]) == (first["id"], first["digest"]), f"{other} vs {sys.version}"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_torch_example_rebuilds_bit_identical_with_torch_in_a_layer_of_its_own(
+        base_image: str, tmp_path: Path, images: list[str]) -> None:
+    from tests.conftest import REPO_ROOT
+
+    root = Path(shutil.copytree(REPO_ROOT / "examples" / "torch-mnistlike", tmp_path / "torch"))
+    env = {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_cli("lock", cwd=root, env=env, timeout=1800)
+    assert locked.returncode == 0, locked.stderr
+    check = run_cli("build", "--check", "--json", cwd=root, env=env, timeout=1800)
+    assert check.returncode == 0, check.stderr[-3000:]
+    result = json.loads(check.stdout)
+    images.append(result["ref"])
+    assert result["identical"] and result["rebuilt_digest"] == result["digest"]
+    layers = json.loads(_docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", result["ref"]).stdout)
+    assert len(layers) >= 4, layers  # base, torch alone, the other packages, the runtime
+    torch_layer = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", result["ref"]],
+                                 capture_output=True, text=True).stdout
+    assert "pip: torch==" in torch_layer, torch_layer

@@ -178,11 +178,20 @@ def test_missing_image_digest_and_lock_stop_it_naming_the_image(proj: Path):
     assert "never pushed" in proc.stderr and "no lock copies" in proc.stderr
 
 
-def test_missing_image_is_rebuilt_from_the_recorded_lock(proj: Path):
+def test_missing_image_is_rebuilt_bit_identical_from_the_recorded_lock(proj: Path):
     orig = train(proj)
-    fake = without_image(proj, orig, "eeeeee")
-    result, _ = reproduce(proj, fake["id"], expect=0)  # the build is a no-op: same lock hash, same tag
-    assert result["image_source"] == "rebuilt" and result["image"] == orig["image"]["ref"]
+    assert orig["image"]["digest"] and orig["image"]["id"]
+    subprocess.run(["docker", "rmi", orig["image"]["ref"]], capture_output=True, check=True)
+    result, _ = reproduce(proj, orig["id"], expect=0)
+    assert result["image_source"] == f"rebuilt bit-identical ({orig['image']['digest']})"
+    assert result["image"] == orig["image"]["ref"]
+
+
+def test_a_rebuild_that_is_not_the_recorded_image_runs_nothing(proj: Path):
+    orig = train(proj)
+    fake = without_image(proj, orig, "eeeeee")  # the record names an image id no rebuild can give
+    _, proc = reproduce(proj, fake["id"], expect=1)
+    assert "not the same image, so nothing was run" in proc.stderr and "sha256:" + "0" * 64 in proc.stderr
 
 
 def test_missing_image_is_pulled_by_its_registry_digest(proj: Path, base_image: str):

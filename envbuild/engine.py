@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any, Sequence
 
 from envbuild.errors import EngineError, last_line
@@ -61,6 +62,40 @@ def inspect_image(ref: str) -> dict[str, Any] | None:
     if proc.returncode != 0:
         return None
     return json.loads(proc.stdout)[0]
+
+
+def inspect_image_fast(ref: str) -> dict[str, Any] | None:
+    """`inspect_image` straight over the engine's unix socket (a millisecond, where the CLI takes tens):
+    only where the CLI would use that socket too (no DOCKER_HOST other than unix://, no context);
+    raises LookupError where it cannot answer, and the caller asks the CLI."""
+    import http.client
+    import socket
+    import urllib.parse
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    if not host.startswith("unix://") or os.environ.get("DOCKER_CONTEXT") or \
+            (config.is_file() and "currentContext" in config.read_text(errors="replace")):
+        raise LookupError("not the plain local socket")
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(5)
+            self.sock.connect(host[len("unix://"):])
+
+    try:
+        conn = Conn("localhost")
+        conn.request("GET", f"/images/{urllib.parse.quote(ref, safe='')}/json")
+        resp = conn.getresponse()
+        body = resp.read()
+    except OSError as e:
+        raise LookupError(str(e)) from None
+    if resp.status == 404:
+        return None
+    if resp.status != 200:
+        raise LookupError(f"HTTP {resp.status}")
+    return json.loads(body)
 
 
 def image_exists(ref: str) -> bool:

@@ -73,7 +73,8 @@ def test_build_noop_push_and_pull_by_digest(base_image: str, tmp_path: Path, env
     images.append(ref)
     proc = run_cli("build", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "step 1/" in proc.stderr and f"built {ref}" in proc.stderr
+    assert "installing 2 wheels into /opt/venv" in proc.stderr and f"built {ref}" in proc.stderr
+    assert "digest sha256:" in proc.stderr
     proc = run_cli("build", "--json", cwd=tmp_path, env=env)
     result = json.loads(proc.stdout)
     assert result["up_to_date"] and result["ref"] == ref and "up to date" not in proc.stdout

@@ -33,6 +33,7 @@ def _inspect(ref: str) -> dict:
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the first arm64 debootstrap runs under emulation: many minutes on 2 cores
 def test_two_platform_lock_builds_both_and_arm64_needs_no_emulation(
         multi_base: str, tmp_path: Path, images: list[str]) -> None:
     env = {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}

@@ -9,6 +9,7 @@ one-package change sends one small layer; an interrupted push resumes blob by bl
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -53,7 +54,7 @@ class _Session:
                 body = e.read().decode(errors="replace")[:200]
                 raise RegistryError(f"{self.ref.name}: registry answered HTTP {e.code} to {method} "
                                     f"{urllib.parse.urlsplit(url).path}: {body.strip()}", EXIT_FAILURE) from None
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # it went away mid-request
                 raise _unreachable(self.ref.registry, e) from None
         raise RegistryError(f"{self.ref.name}: registry {self.ref.registry} refused the token it issued")
 

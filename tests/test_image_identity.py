@@ -123,6 +123,7 @@ def test_a_second_way_that_shares_nothing_gives_the_same_digests(
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # torch twice from scratch: install, compile, write, compress
 def test_torch_example_rebuilds_bit_identical_with_torch_in_a_layer_of_its_own(
         base_image: str, tmp_path: Path, images: list[str]) -> None:
     from tests.conftest import REPO_ROOT

@@ -190,7 +190,7 @@ def test_missing_image_is_rebuilt_bit_identical_from_the_recorded_lock(proj: Pat
 def test_a_rebuild_that_is_not_the_recorded_image_runs_nothing(proj: Path):
     orig = train(proj)
     fake = without_image(proj, orig, "eeeeee")  # the record names an image id no rebuild can give
-    _, proc = reproduce(proj, fake["id"], expect=1)
+    proc = envbuild(proj, "reproduce", fake["id"], expect=1)
     assert "not the same image, so nothing was run" in proc.stderr and "sha256:" + "0" * 64 in proc.stderr
 
 

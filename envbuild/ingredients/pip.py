@@ -85,8 +85,9 @@ def compile_pyc(ctx: BuildContext, stages: list[Path]) -> None:
                       for f in sorted(files) if f.endswith(".py")]
     if not pairs:
         return
-    chunks = ctx.work / "pyc-chunks"
-    chunks.mkdir()
+    import tempfile
+
+    chunks = Path(tempfile.mkdtemp(prefix="pyc-", dir=ctx.work))  # one per call: conda's pip entries, then pip
     for i in range(0, len(pairs), CHUNK):
         (chunks / f"{i // CHUNK:06d}").write_text("\n".join(pairs[i:i + CHUNK]) + "\n")
     (chunks / "compile.py").write_text(COMPILE)

@@ -226,6 +226,21 @@ def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str,
     }
 
 
+def make_output_dirs(spec: Spec) -> None:
+    """Declared output directories exist (empty) before the script starts: an empty directory is not
+    in git, so a fresh clone or a reproduce worktree lacks it. An entry with a file extension (and
+    no trailing /) names a file and is left alone; nothing is made outside the project."""
+    for rel in spec.outputs:
+        inside = provenance.project_pathspec(spec.root, rel)
+        if not inside or (Path(inside).suffix and not rel.endswith("/")) or (spec.root / inside).exists():
+            continue
+        try:
+            (spec.root / inside).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EnvbuildError(f"{spec.source}: outputs: cannot make {rel!r} ({e.strerror}); "
+                                "fix the path or remove what is in its way") from None
+
+
 def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
     """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
     if req.gpus is not None:
@@ -265,6 +280,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     try:
         try:
             record["gpus"] = gpus = choose_gpus(spec, req)
+            make_output_dirs(spec)
             docker_version = engine.require_engine()
             if req.image:
                 lock = read_lock(spec.root)

@@ -9,8 +9,8 @@ import pytest
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import sha256_file
-from envbuild.reproduce import (Tolerance, compare_metrics, make_worktree, obtain_image,
-                                parse_metric_tolerances, remove_worktree, require_code)
+from envbuild.reproduce import (Tolerance, compare_metrics, data_placement, make_worktree, obtain_image,
+                                parse_metric_tolerances, remove_worktree, require_code, worktree_path)
 from tests.helpers.records import record
 
 
@@ -66,16 +66,17 @@ def test_worktree_at_commit_with_diff_and_data(repo: Path, tmp_path: Path):
     rec["data"] = [{"path": "data", "sha256": "x", "bytes": 4, "files": 1}]
 
     assert require_code(proj, rec, run_dir) == (commit, run_dir / "code.diff")
-    top, project = make_worktree(proj, rec, commit, run_dir / "code.diff")
+    top = worktree_path(proj, rec)
     try:
-        assert project == top / "proj"
+        project = make_worktree(proj, top, commit, run_dir / "code.diff", data_placement(proj, rec))
+        assert project == top / "proj" and top.name == repo.name
         assert (project / "train.py").read_text() == "print('v2')\n"
         linked = project / "data" / "x.csv"
         assert linked.read_text() == "1,2\n" and linked.stat().st_ino == (proj / "data" / "x.csv").stat().st_ino
         assert _git(repo, "status", "--porcelain") == "M proj/train.py"  # the worktree is invisible
     finally:
         remove_worktree(proj, top)
-    assert not top.exists() and "reproduce" not in _git(repo, "worktree", "list")
+    assert not top.parent.exists() and "reproduce" not in _git(repo, "worktree", "list")
 
 
 def test_missing_commit_and_changed_diff_are_named(repo: Path, tmp_path: Path):

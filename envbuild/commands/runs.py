@@ -36,6 +36,10 @@ def runs(
     console.print(_table(records))
 
 
+def _dirty_mark(code: dict) -> str:
+    return "+dirty?" if code.get("dirty") is None else "+dirty" if code["dirty"] else ""  # None: git failed
+
+
 def _fmt_metric(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -49,7 +53,7 @@ def _table(records: list) -> "object":
         table.add_column(col, no_wrap=col != "metrics")
     for r in records:
         code = r.get("code") or {}
-        commit = (code.get("commit") or "-")[:8] + ("+dirty" if code.get("dirty") else "")
+        commit = (code.get("commit") or "-")[:8] + _dirty_mark(code)
         status = r.get("status", "?")
         if status == "failed" and r.get("exit_code") is not None:
             status += f" ({r['exit_code']})"
@@ -91,7 +95,8 @@ def show(
         ("registry digest", image.get("repo_digest") or "-"),
         ("base", f"{image.get('base')}@{image.get('base_digest')}"),
         ("lock hash", lock.get("lock_hash")),
-        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")),
+        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")
+                     + (f" state unknown: {code['error']}" if code.get("error") else "")),
         ("data", "; ".join(f"{d['path']} {d['sha256'][:12]} ({d['files']} files)" for d in record.get("data") or []) or "-"),
         ("metrics", "  ".join(f"{k}={_fmt_metric(v)}" for k, v in (record.get("metrics") or {}).items()) or "-"),
         ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),

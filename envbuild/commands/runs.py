@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -17,16 +18,16 @@ def runs(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print the records as a JSON list on stdout."),
     n: Optional[int] = typer.Option(20, "-n", min=1, help="Show at most N runs (newest first)."),
+    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
 ) -> None:
     """List this project's runs, newest first: id, status, start, duration, seed, commit, key metrics."""
+    ctx.obj = project  # `envbuild runs -C DIR show` reads it
     if ctx.invoked_subcommand is not None:
         return
-    from pathlib import Path
-
     from envbuild import store
     from envbuild.output import console, print_json
 
-    records = store.list_runs(Path.cwd(), limit=n)
+    records = store.list_runs(project, limit=n)
     if json_out:
         print_json(records)
         return
@@ -71,16 +72,17 @@ def _table(records: list) -> "object":
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     ref: str = typer.Argument("latest", help="A run id, a unique prefix of one, or latest."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole record as JSON on stdout."),
+    project: Optional[Path] = typer.Option(None, "--project", "-C", show_default=False,
+                                           help="Project directory (default: the one given to runs, else .)."),
 ) -> None:
     """Show one run record: status, command, image, code, data, metrics and outputs."""
-    from pathlib import Path
-
     from envbuild import store
     from envbuild.output import console, print_json
 
-    run_dir, record = store.load_run(Path.cwd(), ref)
+    run_dir, record = store.load_run(project or ctx.obj or Path("."), ref)
     if json_out:
         print_json(record)
         return

@@ -53,7 +53,7 @@ from typing import Callable, Sequence
 from envbuild import artifacts, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, SpecError
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, Base, EnvLock, lock_inputs
+from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, Base, EnvLock, check_fields, lock_inputs, printable
 from envbuild.spec import PYPROJECT, Spec
 
 FORMAT_VERSION = 1
@@ -132,9 +132,19 @@ class SystemLock:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SystemLock":
-        plats = {k: PlatformPackages(v["base"], [Deb(**x) for x in v["packages"]], dict(v.get("in_base", {})))
-                 for k, v in d["platforms"].items()}
-        return cls(list(d["requested"]), plats, d.get("version", FORMAT_VERSION))
+        """From a parsed system-packages.lock; ValueError naming the first field that is not as written."""
+        check_fields(d, {"version": "int", "requested": "[str]", "platforms": "{}"})
+        plats = {}
+        for k, v in d["platforms"].items():
+            where = f"platforms.{printable(k)}."
+            check_fields(v, {"base": "str", "packages": "[]"}, {"in_base": "{str}"}, where)
+            debs = [Deb(**check_fields(x, _DEB_FIELDS, where=f"{where}packages[{i}].")) for i, x in enumerate(v["packages"])]
+            plats[k] = PlatformPackages(v["base"], debs, dict(v.get("in_base", {})))
+        return cls(list(d["requested"]), plats, d["version"])
+
+
+_DEB_FIELDS = {"name": "str", "version": "str", "architecture": "str", "filename": "str", "size": "int",
+               "sha256": "str", "url": "str"}
 
 
 # A pool file's own name (no directory, no leading dot): it becomes a path in the cache and the build
@@ -147,21 +157,20 @@ def read_system_lock(root: Path) -> SystemLock:
     path = Path(root) / SYSTEM_PACKAGES_LOCK
     try:
         data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
-            version = data.get("version") if isinstance(data, dict) else None
-            raise ValueError(f"format version {version} is not {FORMAT_VERSION}")
+        if isinstance(data, dict) and data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"format version {data.get('version')!r} is not {FORMAT_VERSION}")
         lock = SystemLock.from_dict(data)
     except FileNotFoundError:
         raise EnvbuildError(f"{path}: missing; run envbuild lock") from None
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
+    except (ValueError, TypeError, KeyError) as e:
         raise EnvbuildError(f"{path}: not a valid {SYSTEM_PACKAGES_LOCK} ({e}); run envbuild lock --upgrade") from None
     for platform, plat in lock.platforms.items():
         for i, deb in enumerate(plat.packages):
-            key = f"platforms.{platform}.packages[{i}]"
-            if not isinstance(deb.filename, str) or not _DEB_FILENAME.match(deb.filename):
+            key = f"platforms.{printable(platform)}.packages[{i}]"
+            if not _DEB_FILENAME.match(deb.filename):
                 raise EnvbuildError(f"{path}: {key}.filename: {deb.filename!r} is not a plain .deb file name; "
                                     "the file was edited: restore it from git or run envbuild lock --upgrade")
-            if not isinstance(deb.sha256, str) or not _SHA256.match(deb.sha256):
+            if not _SHA256.match(deb.sha256):
                 raise EnvbuildError(f"{path}: {key}.sha256: {deb.sha256!r} is not 64 lowercase hex digits; "
                                     "the file was edited: restore it from git or run envbuild lock --upgrade")
     return lock

@@ -25,7 +25,7 @@ from pathlib import Path
 from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.lockfile import requirement_lines
+from envbuild.lockfile import read_text, requirement_lines
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
@@ -93,7 +93,7 @@ def wheels_dir() -> Path:
 def parse_requirements_lock(path: Path) -> list[Pin]:
     """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed."""
     pins = []
-    for line in requirement_lines(path.read_text()):
+    for line in requirement_lines(read_text(path)):
         if line.startswith("-"):
             raise EnvbuildError(f"{path}: option line {line.split()[0]!r} is not allowed in a lock; run envbuild lock")
         m = _PIN.match(line)

@@ -284,6 +284,7 @@ def test_absolute_data_outside_the_repo_is_never_deleted(proj: Path, tmp_path: P
 
 
 def test_a_failing_git_is_recorded_as_unknown_never_as_clean(proj: Path):
+    clean = train(proj)
     (proj / "train.py").write_text(TRAIN + "# edited\n")
     (proj / ".git" / "index").write_bytes(b"not an index")  # git status now fails
     orig = train(proj)
@@ -291,6 +292,8 @@ def test_a_failing_git_is_recorded_as_unknown_never_as_clean(proj: Path):
     assert orig["code"]["dirty"] is None and "git status failed" in orig["code"]["error"]
     assert orig["tags"]["envbuild.dirty"] == "unknown"
     assert "+dirty?" in envbuild(proj, "runs").stdout
+    diff = json.loads(envbuild(proj, "diff", clean["id"], orig["id"], "--json", expect=None).stdout)
+    assert "code" in diff["differs"]  # unknown is not the same as clean
     _, proc = reproduce(proj, orig["id"], expect=2)
     assert "not whether the tree was clean" in proc.stderr and "git status failed" in proc.stderr
 

@@ -169,18 +169,21 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
     return commit, diff
 
 
+def repo_top(root: Path) -> Path:
+    return Path(git(root, "rev-parse", "--show-toplevel").stdout.strip() or root).resolve()
+
+
 def worktree_path(root: Path, record: dict[str, Any]) -> Path:
     """Where the temporary worktree goes: `.envbuild/reproduce/<run id>-<hex>/<repo dir name>`, so the
     project in it keeps its directory name (a spec without `name` is named after its directory)."""
-    top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip() or root)
-    return store.state_dir(root) / WORKTREES / f"{record.get('id')}-{secrets.token_hex(3)}" / top.name
+    return store.state_dir(root) / WORKTREES / f"{record.get('id')}-{secrets.token_hex(3)}" / repo_top(root).name
 
 
 def data_placement(root: Path, record: dict[str, Any]) -> list[str]:
     """The recorded data paths to link into the worktree: those inside the repository. Absolute
     paths outside it are read where they are; a relative path that climbs out of the repository
     cannot be placed beside the worktree: exit 2 before anything is made."""
-    top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip() or root).resolve()
+    top = repo_top(root)
     inside = []
     for entry in record.get("data") or []:
         rel = entry["path"]
@@ -215,7 +218,11 @@ def make_worktree(root: Path, path: Path, commit: str, diff: Path | None, data: 
 def link_tree(src: Path, dst: Path, *, within: Path) -> None:
     """Hard-link a file or directory tree (copy where linking fails); replaces what git put there.
     Only ever removes or writes below `within` (the worktree): never anything of the user's."""
-    if dst == src or not dst.is_relative_to(within) or dst == within:
+    if os.path.realpath(dst) == os.path.realpath(src):
+        return  # a committed symlink already leads there: nothing to place, nothing to remove
+    # lexically and really (a committed symlink in the worktree could point back into the user's data)
+    real = Path(os.path.realpath(dst.parent))
+    if dst == src or dst == within or not dst.is_relative_to(within) or not real.is_relative_to(within.resolve()):
         raise EnvbuildError(f"refusing to place data at {dst}: it is not inside the worktree {within}")
     if dst.is_symlink() or dst.is_file():
         dst.unlink()
@@ -238,7 +245,7 @@ def link_tree(src: Path, dst: Path, *, within: Path) -> None:
 def remove_worktree(root: Path, path: Path) -> None:
     """Remove the worktree at `path` (made or half-made) and its per-reproduction parent dir."""
     git(root, "worktree", "remove", "--force", str(path), check=False)
-    if path.parent.exists():
+    if path.parent.parent.name == WORKTREES and path.parent.exists():  # only ever our own directory
         shutil.rmtree(path.parent, ignore_errors=True)
     git(root, "worktree", "prune", check=False)
 

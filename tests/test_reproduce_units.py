@@ -103,3 +103,27 @@ def test_image_that_cannot_be_had_is_named(docker_engine, tmp_path: Path):
     assert e.value.exit_code == 2
     assert f"image {rec['image']['ref']} of run r1 cannot be had" in msg
     assert "never pushed" in msg and "no lock copies" in msg
+
+
+def test_data_behind_a_committed_symlink_is_never_touched(tmp_path: Path):
+    """data/ is a committed symlink to a directory outside the repository: the worktree's copy of the
+    link leads to the user's files, which must not be unlinked and linked again (that deletes them)."""
+    external = tmp_path / "external"
+    external.mkdir()
+    (external / "x.csv").write_text("1,2\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q")
+    (root / "data").symlink_to(external)
+    (root / "train.py").write_text("print(1)\n")
+    _git(root, "add", ".")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one")
+    rec = record("r1")
+    rec["data"] = [{"path": "data/x.csv", "sha256": "x", "bytes": 4, "files": 1}]
+    top = worktree_path(root, rec)
+    try:
+        project = make_worktree(root, top, _git(root, "rev-parse", "HEAD"), None, data_placement(root, rec))
+        assert (project / "data" / "x.csv").read_text() == "1,2\n"
+    finally:
+        remove_worktree(root, top)
+    assert (external / "x.csv").read_text() == "1,2\n" and not top.parent.exists()

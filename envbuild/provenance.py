@@ -50,9 +50,10 @@ def redact_env(env: dict[str, str]) -> dict[str, str]:
 
 def git(root: Path, *args: str, text: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
     """`git -C ROOT ARGS`, captured: the one way envbuild runs git. Never raises: a missing git
-    binary or a timeout comes back as exit code 127."""
+    binary or a timeout comes back as exit code 127. LC_ALL=C: its messages are matched and recorded."""
     try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text, timeout=timeout)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"})
     except (OSError, subprocess.TimeoutExpired) as e:
         return subprocess.CompletedProcess(args, 127, "" if text else b"", str(e) if text else str(e).encode())
 

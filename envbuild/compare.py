@@ -138,7 +138,8 @@ def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[lis
                                   "files unknown: a commit is not in this repository"))
         elif split(files) or not files:
             changes.append(Change("commit", ca.get("commit"), cb.get("commit"), ", ".join(split(files))))
-    if bool(ca.get("dirty")) != bool(cb.get("dirty")) or ca.get("diff_sha256") != cb.get("diff_sha256"):
+    # dirty None (git failed at run time) is unknown: never the same as clean
+    if ca.get("dirty") != cb.get("dirty") or ca.get("diff_sha256") != cb.get("diff_sha256"):
         files = _dirty_files_that_differ(ca, cb, dir_a, dir_b)
         if split(files) or not files:
             changes.append(Change("uncommitted diff", _dirty_label(ca), _dirty_label(cb), ", ".join(split(files))))
@@ -146,7 +147,9 @@ def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[lis
 
 
 def _dirty_label(code: dict) -> str:
-    if not code.get("dirty"):
+    if code.get("dirty") is None:
+        return "unknown (git failed)"
+    if not code["dirty"]:
         return "clean"
     sha = code.get("diff_sha256")
     return f"dirty ({sha[:12]})" if sha else "dirty"
@@ -163,7 +166,9 @@ def _dirty_files_that_differ(ca: dict, cb: dict, dir_a: Path | None, dir_b: Path
 
 def _patches(code: dict, run_dir: Path | None) -> dict[str, str] | None:
     """{file: its part of the saved diff}; {} for a clean run; None when the diff is not at hand."""
-    if not code.get("dirty"):
+    if code.get("dirty") is None:
+        return None
+    if not code["dirty"]:
         return {}
     name = code.get("diff_file")
     if run_dir is None or not name or not (Path(run_dir) / name).is_file():

@@ -37,6 +37,7 @@ system-packages.lock, canonical JSON, governed by envbuild.lock (its sha256 ther
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -52,7 +53,7 @@ from typing import Callable, Sequence
 from envbuild import artifacts, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, SpecError
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, Base, EnvLock, lock_inputs
+from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, Base, EnvLock, check_fields, lock_inputs, printable
 from envbuild.spec import PYPROJECT, Spec
 
 FORMAT_VERSION = 1
@@ -131,22 +132,48 @@ class SystemLock:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SystemLock":
-        plats = {k: PlatformPackages(v["base"], [Deb(**x) for x in v["packages"]], dict(v.get("in_base", {})))
-                 for k, v in d["platforms"].items()}
-        return cls(list(d["requested"]), plats, d.get("version", FORMAT_VERSION))
+        """From a parsed system-packages.lock; ValueError naming the first field that is not as written."""
+        check_fields(d, {"version": "int", "requested": "[str]", "platforms": "{}"})
+        plats = {}
+        for k, v in d["platforms"].items():
+            where = f"platforms.{printable(k)}."
+            check_fields(v, {"base": "str", "packages": "[]"}, {"in_base": "{str}"}, where)
+            debs = [Deb(**check_fields(x, _DEB_FIELDS, where=f"{where}packages[{i}].")) for i, x in enumerate(v["packages"])]
+            plats[k] = PlatformPackages(v["base"], debs, dict(v.get("in_base", {})))
+        return cls(list(d["requested"]), plats, d["version"])
+
+
+_DEB_FIELDS = {"name": "str", "version": "str", "architecture": "str", "filename": "str", "size": "int",
+               "sha256": "str", "url": "str"}
+
+
+# A pool file's own name (no directory, no leading dot): it becomes a path in the cache and the build
+# context, so "../x" or "a/b" must never get that far. sha256 names a cache directory: 64 hex.
+_DEB_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.~_%-]*\.deb$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def read_system_lock(root: Path) -> SystemLock:
     path = Path(root) / SYSTEM_PACKAGES_LOCK
     try:
         data = json.loads(path.read_text())
-        if data.get("version") != FORMAT_VERSION:
-            raise ValueError(f"format version {data.get('version')} is not {FORMAT_VERSION}")
-        return SystemLock.from_dict(data)
+        if isinstance(data, dict) and data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"format version {data.get('version')!r} is not {FORMAT_VERSION}")
+        lock = SystemLock.from_dict(data)
     except FileNotFoundError:
         raise EnvbuildError(f"{path}: missing; run envbuild lock") from None
     except (ValueError, TypeError, KeyError) as e:
         raise EnvbuildError(f"{path}: not a valid {SYSTEM_PACKAGES_LOCK} ({e}); run envbuild lock --upgrade") from None
+    for platform, plat in lock.platforms.items():
+        for i, deb in enumerate(plat.packages):
+            key = f"platforms.{printable(platform)}.packages[{i}]"
+            if not _DEB_FILENAME.match(deb.filename):
+                raise EnvbuildError(f"{path}: {key}.filename: {deb.filename!r} is not a plain .deb file name; "
+                                    "the file was edited: restore it from git or run envbuild lock --upgrade")
+            if not _SHA256.match(deb.sha256):
+                raise EnvbuildError(f"{path}: {key}.sha256: {deb.sha256!r} is not 64 lowercase hex digits; "
+                                    "the file was edited: restore it from git or run envbuild lock --upgrade")
+    return lock
 
 
 # --- lock time: apt inside the base --------------------------------------------------------
@@ -251,6 +278,9 @@ def resolve_platform(spec: Spec, base: Base, platform: str, step: Step = lambda 
             if para is None or "SHA256" not in para:
                 raise EnvbuildError(f"apt-cache show gave no SHA256 for {name}={version} in {ref}", EXIT_FAILURE)
             sha, filename = para["SHA256"], para["Filename"].rsplit("/", 1)[-1]
+            if not _DEB_FILENAME.match(filename):
+                raise EnvbuildError(f"apt's index names {para['Filename']!r} for {name}={version}, not a plain "
+                                    ".deb file; check the base's apt sources", EXIT_FAILURE)
             got = files.pop(sha, None)
             if got is None:  # apt checks hashes itself: this would mean the index and file disagree
                 raise EnvbuildError(f"apt downloaded no file with the index's sha256 {sha} for {name}={version}",
@@ -294,24 +324,32 @@ class DebSet:
 
 
 def _fetch(deb: Deb) -> Path:
-    """Download one locked .deb by its recorded URL into the cache, refusing other bytes."""
+    """Download one locked .deb by its recorded URL into the cache, refusing other bytes. The
+    download goes to a temp file beside the cache, removed whatever fails (part-way included)."""
     tmpdir = artifacts.kind_dir(KIND)
     tmpdir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=tmpdir, prefix="fetch-")
     try:
-        with urllib.request.urlopen(deb.url, timeout=TIMEOUT) as r, \
-                tempfile.NamedTemporaryFile(dir=tmpdir, prefix="fetch-", delete=False) as f:
-            shutil.copyfileobj(r, f)
-    except urllib.error.HTTPError as e:
-        raise EnvbuildError(f"{deb} ({deb.url}): the archive answered {e.code}; superseded versions leave "
-                            "Debian's archive: run envbuild lock --upgrade to lock the current ones") from None
-    except (urllib.error.URLError, OSError) as e:
-        raise EnvbuildError(f"{deb}: cannot download {deb.url} ({getattr(e, 'reason', e)})") from None
-    sha = sha256_file(Path(f.name))
-    if sha != deb.sha256:
-        os.unlink(f.name)
-        raise EnvbuildError(f"{deb.filename}: downloaded sha256 is {sha} but {SYSTEM_PACKAGES_LOCK} expects "
-                            f"{deb.sha256} for {deb}; the archive served a substituted file", EXIT_FAILURE)
-    return artifacts.store(KIND, Path(f.name), sha, deb.filename)
+        try:
+            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(deb.url, timeout=TIMEOUT) as r:
+                shutil.copyfileobj(r, f)
+                promised = r.headers.get("Content-Length") if r.headers else None
+                if promised and promised.isdigit() and f.tell() != int(promised):
+                    raise EnvbuildError(f"{deb}: the download of {deb.url} was cut short ({f.tell()} of "
+                                        f"{promised} bytes); run envbuild build again")
+        except urllib.error.HTTPError as e:
+            raise EnvbuildError(f"{deb} ({deb.url}): the archive answered {e.code}; superseded versions leave "
+                                "Debian's archive: run envbuild lock --upgrade to lock the current ones") from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+            raise EnvbuildError(f"{deb}: cannot download {deb.url} ({getattr(e, 'reason', e)})") from None
+        sha = sha256_file(Path(tmp))
+        if sha != deb.sha256:
+            raise EnvbuildError(f"{deb.filename}: downloaded sha256 is {sha} but {SYSTEM_PACKAGES_LOCK} expects "
+                                f"{deb.sha256} for {deb}; the archive served a substituted file", EXIT_FAILURE)
+        return artifacts.store(KIND, Path(tmp), sha, deb.filename)
+    finally:
+        if os.path.exists(tmp):  # stored: renamed away; anything else: a partial or refused file
+            os.unlink(tmp)
 
 
 def ensure(root: Path, platform: str, progress: Step | None = None) -> DebSet:

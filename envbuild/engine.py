@@ -32,8 +32,10 @@ def docker_bin() -> str:
 
 def docker(*args: str, check: bool = True, capture: bool = True, input: bytes | None = None,
            timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run `docker ARGS`; on failure raise EngineError with docker's own last line."""
-    proc = subprocess.run([docker_bin(), *args], capture_output=capture, input=input, timeout=timeout)
+    """Run `docker ARGS`; on failure raise EngineError with docker's own last line. Not captured,
+    docker's output goes to stderr (fd 2): stdout may be holding a command's --json answer."""
+    out = None if capture else 2
+    proc = subprocess.run([docker_bin(), *args], capture_output=capture, stdout=out, input=input, timeout=timeout)
     if check and proc.returncode != 0:
         raise EngineError(f"docker {args[0]} failed: {last_line(proc.stderr, f'exit {proc.returncode}')}")
     return proc

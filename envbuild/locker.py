@@ -77,6 +77,12 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         work = Path(tmp)
         base, note = _base(spec, previous, upgrade, step)
         notes += [note] if note else []
+        if spec.uses_pip:  # the venv is made by the base's python<X.Y>: refuse what it lacks, now
+            from envbuild.basepython import require_python
+
+            step(f"Checking that the base has Python {spec.python}")
+            note = require_python(spec, base)
+            notes += [note] if note else []
         resolver: dict[str, str] = {}
         conda_solver: dict[str, str] = {}
         indexes: list[str] = []

@@ -92,9 +92,59 @@ class EnvLock:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EnvLock":
-        d = dict(d)
-        d["base"] = Base(**d["base"])
+        """From a parsed envbuild.lock; ValueError naming the first field that is not as written."""
+        d = dict(check_fields(d, _LOCK_FIELDS, _LOCK_OPTIONAL))
+        d["base"] = Base(**check_fields(d["base"], {"tag": "str", "digest": "str"},
+                                        {"platforms": "{str}", "source": "str"}, "base."))
         return cls(**d)
+
+
+_LOCK_FIELDS = {"version": "int", "envbuild": "str", "python": "str", "platforms": "[str]", "inputs_hash": "str",
+                "inputs": "{str}", "base": "{}", "lockfiles": "{str}"}
+_LOCK_OPTIONAL = {"resolver": "{}", "conda_solver": "{}", "indexes": "[str]", "system_packages": "{str}"}
+_KINDS = {
+    "str": lambda v: isinstance(v, str),
+    "str?": lambda v: v is None or isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "{str}": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "{}": lambda v: isinstance(v, dict),
+    "[]": lambda v: isinstance(v, list),
+}
+
+
+def check_fields(obj: Any, required: dict[str, str], optional: dict[str, str] | None = None, where: str = "",
+                 *, strict: bool = True) -> dict[str, Any]:
+    """`obj` when it is a JSON object with these fields of these kinds (see _KINDS), else ValueError
+    naming the field (repr: one line, whatever the key holds). strict: no other fields."""
+    optional = optional or {}
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where.rstrip('.') or 'the document'} is not a mapping")
+    if strict:
+        for key in obj:
+            if key not in required and key not in optional:
+                raise ValueError(f"unknown field {where}{key!r}")
+    for key, kind in {**required, **optional}.items():
+        if key not in obj:
+            if key in required:
+                raise ValueError(f"field {where}{key!r} is missing")
+        elif not _KINDS[kind](obj[key]):
+            raise ValueError(f"field {where}{key!r} is not {kind}")
+    return obj
+
+
+def printable(key: str) -> str:
+    """A key from a file, as an error message may show it: itself, or its repr when it holds
+    newlines or other unprintable characters (messages stay one line)."""
+    return key if key.isprintable() else repr(key)
+
+
+def read_text(path: Path) -> str:
+    """A lockfile's text; bytes that are not UTF-8 are a one-line error naming the file."""
+    try:
+        return Path(path).read_text()
+    except UnicodeDecodeError as e:
+        raise EnvbuildError(f"{path}: not UTF-8 text (byte {e.start}); restore it from git or run envbuild lock") from None
 
 
 def lock_path(root: Path) -> Path:
@@ -108,8 +158,9 @@ def read_lock(root: Path) -> EnvLock | None:
         return None
     try:
         data = json.loads(path.read_text())
-        if data.get("version") != FORMAT_VERSION:
-            raise EnvbuildError(f"{path}: format version {data.get('version')} is not {FORMAT_VERSION}; run envbuild lock")
+        if isinstance(data, dict) and data.get("version") != FORMAT_VERSION:
+            raise EnvbuildError(f"{path}: format version {data.get('version')!r} is not {FORMAT_VERSION}; "
+                                "run envbuild lock")
         return EnvLock.from_dict(data)
     except (ValueError, TypeError, KeyError) as e:
         raise EnvbuildError(f"{path}: not a valid envbuild.lock ({e}); run envbuild lock --upgrade") from None
@@ -260,7 +311,7 @@ def read_pip_lock(root: Path) -> list[PipPin]:
     if not path.is_file():
         return []
     pins = []
-    for entry in requirement_lines(path.read_text()):
+    for entry in requirement_lines(read_text(path)):
         if entry.startswith("-"):
             continue
         words = entry.split()
@@ -282,11 +333,26 @@ def read_conda_lock(root: Path, platform: str | None = None) -> list[CondaPackag
     path = Path(root) / CONDA_LOCK
     if not path.is_file():
         return []
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(read_text(path)) or {}
+        packages = check_fields(data, {}, {"package": "[]"}, strict=False).get("package") or []
+        for i, p in enumerate(packages):
+            check_fields(p, {"name": "str", "platform": "str", "url": "str"},
+                         {"manager": "str", "hash": "{}", "build": "str?"}, f"package[{i}].", strict=False)
+            if isinstance(p.get("version"), bool) or not isinstance(p.get("version"), (str, int, float)):
+                raise ValueError(f"field package[{i}].'version' is missing or not a string")
+            check_fields(p.get("hash") or {}, {}, {"sha256": "str?", "md5": "str?"}, f"package[{i}].hash.", strict=False)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise EnvbuildError(f"{path}: invalid YAML ({getattr(e, 'problem', None) or type(e).__name__}{where}); "
+                            "restore it from git or run envbuild lock") from None
+    except ValueError as e:
+        raise EnvbuildError(f"{path}: not a valid {CONDA_LOCK} ({e}); run envbuild lock --upgrade") from None
     subdir = CONDA_SUBDIRS.get(platform or "", platform)
     out = []
-    for p in data.get("package", []):
-        if subdir and p.get("platform") != subdir:
+    for p in packages:
+        if subdir and p["platform"] != subdir:
             continue
         h = p.get("hash") or {}
         out.append(CondaPackage(p["name"], str(p["version"]), p.get("manager", "conda"), p["platform"], p["url"],

@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+from envbuild.errors import last_line
+from envbuild.fsutil import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from envbuild.record import DIFF_FILE
 
 CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
@@ -49,9 +50,10 @@ def redact_env(env: dict[str, str]) -> dict[str, str]:
 
 def git(root: Path, *args: str, text: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
     """`git -C ROOT ARGS`, captured: the one way envbuild runs git. Never raises: a missing git
-    binary or a timeout comes back as exit code 127."""
+    binary or a timeout comes back as exit code 127. LC_ALL=C: its messages are matched and recorded."""
     try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text, timeout=timeout)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=text, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"})
     except (OSError, subprocess.TimeoutExpired) as e:
         return subprocess.CompletedProcess(args, 127, "" if text else b"", str(e) if text else str(e).encode())
 
@@ -63,36 +65,80 @@ def git_out(root: Path, *args: str) -> str | None:
     return out if proc.returncode == 0 and out else None
 
 
+class GitUnknown(Exception):
+    """A git call whose answer belongs in a record failed: the code state is unknown, not clean."""
+
+
+def _ask(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    """git ARGS; an exit code outside `ok` raises GitUnknown naming the call and git's last line."""
+    proc = git(root, *args, timeout=60)
+    if proc.returncode not in ok:
+        raise GitUnknown(f"git {args[0]} failed: {last_line(proc.stderr, f'exit {proc.returncode}')}")
+    return proc
+
+
+def _answer(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> str | None:
+    """_ask's stripped stdout; None when git printed nothing (or exited with an allowed non-zero code)."""
+    proc = _ask(root, *args, ok=ok)
+    out = proc.stdout.decode(errors="replace").strip()
+    return out if proc.returncode == 0 and out else None
+
+
 def empty_code() -> dict[str, Any]:
     """The record's code section when nothing is known (no git, or before the run starts)."""
     return {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
             "remote": None, "changed_files": []}
 
 
+def project_pathspec(root: Path, path: str) -> str | None:
+    """`path` (as the spec writes it) relative to the project root, or None when it lies outside it:
+    git refuses pathspecs outside the repository, so those are never passed."""
+    full = Path(os.path.normpath(Path(root) / path))
+    try:
+        rel = full.relative_to(Path(root))
+    except ValueError:
+        return None
+    return rel.as_posix() if rel.parts else None
+
+
 def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """commit, branch, dirty flag, remote; the uncommitted diff (untracked files too) saved as code.diff.
 
     `exclude`: project paths that are not code (the .envbuild dir, data, outputs): never in the diff.
+    A git call that fails leaves `dirty` null and says why in `error`: never a false "clean".
     """
     info = empty_code()
-    if git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:  # not a repository, or no git
-        return info
-    info["commit"] = git_out(root, "rev-parse", "--verify", "-q", "HEAD")
-    branch = git_out(root, "symbolic-ref", "--short", "-q", "HEAD")
+    probe = git(root, "rev-parse", "--is-inside-work-tree", text=True, timeout=60)
+    if probe.returncode != 0 and "not a git repository" in probe.stderr:
+        return info  # not a repository: no code state to record
+    try:
+        if probe.returncode != 0:
+            raise GitUnknown(f"git rev-parse failed: {last_line(probe.stderr, f'exit {probe.returncode}')}")
+        _code_state(Path(root), Path(run_dir), exclude, info)
+    except GitUnknown as e:
+        info.update(dirty=None, diff_sha256=None, diff_file=None, error=str(e))
+    return info
+
+
+def _code_state(root: Path, run_dir: Path, exclude: Iterable[str], info: dict[str, Any]) -> None:
+    info["commit"] = _answer(root, "rev-parse", "--verify", "-q", "HEAD", ok=(0, 1))  # 1: no commit yet
+    branch = _answer(root, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1))  # 1: detached HEAD
     info["branch"] = branch
     remote_name = None
     if branch:
-        remote_name = git_out(root, "config", f"branch.{branch}.remote")
-    remotes = (git_out(root, "remote") or "").split()
+        remote_name = _answer(root, "config", f"branch.{branch}.remote", ok=(0, 1))  # 1: not set
+    remotes = (_answer(root, "remote") or "").split()
     remote_name = remote_name or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
     if remote_name:
-        url = git_out(root, "remote", "get-url", remote_name)
+        url = _answer(root, "remote", "get-url", remote_name)
         info["remote"] = strip_credentials(url) if url else None
 
-    # pathspecs relative to the project root, which may sit below the repository's top
-    spec = ["--", ".", *(f":(exclude){p.rstrip('/')}" for p in (".envbuild", *exclude))]
-    status = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout.decode(errors="replace")
-    entries = [e for e in status.split("\0") if e]
+    # pathspecs relative to the project root, which may sit below the repository's top;
+    # paths outside the project are not in `.` anyway (and git rejects them)
+    inside = [s for s in (project_pathspec(root, p) for p in (".envbuild", *exclude)) if s]
+    spec = ["--", ".", *(f":(exclude){s}" for s in inside)]
+    status = _ask(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout
+    entries = [e for e in status.decode(errors="replace").split("\0") if e]
     changed, untracked, skip = [], [], False
     for e in entries:
         if skip:  # the source path of a rename
@@ -106,22 +152,22 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
     info["changed_files"] = sorted(changed)
     info["dirty"] = bool(changed)
     if not changed:
-        return info
+        return
 
     diff = b""
     if info["commit"]:
-        diff = git(root, "diff", "--binary", "HEAD", *spec).stdout
+        diff = _ask(root, "diff", "--binary", "HEAD", *spec).stdout
     # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
-    top = Path(git_out(root, "rev-parse", "--show-toplevel") or root)
+    top = Path(_answer(root, "rev-parse", "--show-toplevel") or root)
     for path in untracked:
         full = top / path
         if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
-            diff += git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
+            # --no-index exits 1 when the files differ, which they always do here
+            diff += _ask(top, "diff", "--binary", "--no-index", "--", "/dev/null", path, ok=(0, 1)).stdout
     if diff:
-        (Path(run_dir) / DIFF_FILE).write_bytes(diff)
+        atomic_write_bytes(Path(run_dir) / DIFF_FILE, diff)
         info["diff_sha256"] = sha256_bytes(diff)
         info["diff_file"] = DIFF_FILE
-    return info
 
 
 # --- data ----------------------------------------------------------------------------------

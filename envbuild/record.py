@@ -22,8 +22,8 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
           base, base_digest, lock_hash}
   lock: {envbuild_lock_sha256, lock_hash, inputs_hash, lockfiles: {name: sha256},
          packages: {name: version}  (every pinned pip/conda package, for diff)}
-  code: {commit, branch, dirty: bool, diff_sha256 | null, diff_file ("code.diff") | null,
-         remote (credentials stripped) | null, changed_files: [str]}
+  code: {commit, branch, dirty: bool | null (null: git failed, `error` says why), diff_sha256 | null,
+         diff_file ("code.diff") | null, remote (credentials stripped) | null, changed_files: [str]}
   data: [{path, sha256, bytes, files}];  dvc: {path: md5} | null
   host: {os, kernel, machine, cpu, cpus, memory_bytes, docker_version, gpus: [{name, driver, cuda}]}
   env: {NAME: value}  (container environment; secret-looking names redacted as "***")
@@ -201,6 +201,6 @@ def mlflow_tags(record: dict[str, Any]) -> dict[str, str]:
         "envbuild.run_id": record.get("id"),
         "envbuild.lock_hash": image.get("lock_hash"),
         "envbuild.seed": str(record.get("seed")),
-        "envbuild.dirty": str(bool(code.get("dirty"))).lower(),
+        "envbuild.dirty": "unknown" if code.get("dirty") is None else str(bool(code["dirty"])).lower(),
     }
     return {k: str(v) for k, v in tags.items() if v not in (None, "")}

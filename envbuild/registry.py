@@ -205,8 +205,8 @@ def _index_entry(manifests: list[dict], wanted: str) -> str | None:
     return best
 
 
-def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
-    """os/arch from the image config blob, or None when it cannot be read."""
+def _config_of_manifest(ref: Reference, manifest: dict) -> dict | None:
+    """The image config blob a manifest names, or None when it cannot be read."""
     cfg = manifest.get("config", {}).get("digest")
     if not cfg:
         return None
@@ -214,9 +214,27 @@ def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
         c = json.loads(_open(ref, f"blobs/{cfg}", "GET", "application/json")[1])
     except (RegistryError, ValueError):
         return None
+    return c if isinstance(c, dict) else None
+
+
+def _platform_of_manifest(ref: Reference, manifest: dict) -> str | None:
+    """os/arch from the image config blob, or None when it cannot be read."""
+    c = _config_of_manifest(ref, manifest) or {}
     if not c.get("os") or not c.get("architecture"):
         return None
     return f"{c['os']}/{c['architecture']}"
+
+
+def image_config(reference: str, manifest_digest: str) -> dict | None:
+    """The config (env, labels ...) of one platform's image, by its manifest digest; None when the
+    registry does not serve it as a single-platform manifest."""
+    ref = parse_reference(reference)
+    try:
+        body = _fetch(ref, manifest_digest, "GET", ", ".join(MANIFEST_TYPES))[1]
+        manifest = json.loads(body)
+    except (RegistryError, ValueError):
+        return None
+    return _config_of_manifest(ref, manifest) if isinstance(manifest, dict) else None
 
 
 def ping(registry: str, timeout: float = 5) -> None:

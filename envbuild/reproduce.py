@@ -155,7 +155,10 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
     if git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
         raise EnvbuildError(f"commit {commit} of run {rid} is not in the repository at {root}; "
                             "fetch it (git fetch --all) and try again", EXIT_USAGE)
-    if not code.get("dirty"):
+    if code.get("dirty") is None:  # git failed at run time: the tree that ran is not known
+        raise EnvbuildError(f"run {rid} recorded commit {commit} but not whether the tree was clean "
+                            f"({code.get('error') or 'no dirty flag'}); it cannot be checked out faithfully", EXIT_USAGE)
+    if not code["dirty"]:
         return commit, None
     diff = run_dir / (code.get("diff_file") or DIFF_FILE)
     if not diff.is_file():
@@ -166,28 +169,61 @@ def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str
     return commit, diff
 
 
-def make_worktree(root: Path, record: dict[str, Any], commit: str, diff: Path | None) -> tuple[Path, Path]:
-    """(worktree, the project dir in it): a detached worktree of `commit` under .envbuild/reproduce/,
-    the saved diff applied (its paths are relative to the repository's top), data linked in."""
-    base = store.state_dir(root) / WORKTREES
-    base.mkdir(parents=True, exist_ok=True)
+def repo_top(root: Path) -> Path:
+    return Path(git(root, "rev-parse", "--show-toplevel").stdout.strip() or root).resolve()
+
+
+def worktree_path(root: Path, record: dict[str, Any]) -> Path:
+    """Where the temporary worktree goes: `.envbuild/reproduce/<run id>-<hex>/<repo dir name>`, so the
+    project in it keeps its directory name (a spec without `name` is named after its directory)."""
+    return store.state_dir(root) / WORKTREES / f"{record.get('id')}-{secrets.token_hex(3)}" / repo_top(root).name
+
+
+def data_placement(root: Path, record: dict[str, Any]) -> list[str]:
+    """The recorded data paths to link into the worktree: those inside the repository. Absolute
+    paths outside it are read where they are; a relative path that climbs out of the repository
+    cannot be placed beside the worktree: exit 2 before anything is made."""
+    top = repo_top(root)
+    inside = []
+    for entry in record.get("data") or []:
+        rel = entry["path"]
+        full = Path(os.path.normpath(Path(root) / rel))
+        if full.is_relative_to(top) and not os.path.isabs(rel):
+            inside.append(rel)
+        elif not os.path.isabs(rel):
+            raise EnvbuildError(f"data path {rel!r} of run {record.get('id')} lies outside the git repository "
+                                f"{top}; reproduce cannot place it beside the worktree: give it as an absolute path "
+                                "in the spec's data", EXIT_USAGE)
+    return inside
+
+
+def make_worktree(root: Path, path: Path, commit: str, diff: Path | None, data: list[str]) -> Path:
+    """The project dir in a detached worktree of `commit` at `path`, the saved diff applied (its
+    paths are relative to the repository's top), the `data` paths linked in. The caller removes
+    the worktree whatever happens (remove_worktree)."""
     prefix = git(root, "rev-parse", "--show-prefix").stdout.strip()  # project below the repo's top
-    path = base / f"{record.get('id')}-{secrets.token_hex(3)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     git(root, "worktree", "add", "--detach", "--quiet", str(path), commit)
     if diff is not None and diff.stat().st_size:
         proc = git(path, "apply", "--whitespace=nowarn", str(diff.resolve()), check=False)
         if proc.returncode != 0:
-            remove_worktree(root, path)
             raise EnvbuildError(f"{diff}: does not apply to commit {commit}: {last_line(proc.stderr, 'git apply failed')}",
                                 EXIT_USAGE)
     project = path / prefix
-    for entry in record.get("data") or []:
-        link_tree(Path(root) / entry["path"], project / entry["path"])
-    return path, project
+    for rel in data:
+        link_tree(Path(root) / rel, Path(os.path.normpath(project / rel)), within=path)
+    return project
 
 
-def link_tree(src: Path, dst: Path) -> None:
-    """Hard-link a file or directory tree (copy where linking fails); replaces what git put there."""
+def link_tree(src: Path, dst: Path, *, within: Path) -> None:
+    """Hard-link a file or directory tree (copy where linking fails); replaces what git put there.
+    Only ever removes or writes below `within` (the worktree): never anything of the user's."""
+    if os.path.realpath(dst) == os.path.realpath(src):
+        return  # a committed symlink already leads there: nothing to place, nothing to remove
+    # lexically and really (a committed symlink in the worktree could point back into the user's data)
+    real = Path(os.path.realpath(dst.parent))
+    if dst == src or dst == within or not dst.is_relative_to(within) or not real.is_relative_to(within.resolve()):
+        raise EnvbuildError(f"refusing to place data at {dst}: it is not inside the worktree {within}")
     if dst.is_symlink() or dst.is_file():
         dst.unlink()
     elif dst.is_dir():
@@ -207,9 +243,10 @@ def link_tree(src: Path, dst: Path) -> None:
 
 
 def remove_worktree(root: Path, path: Path) -> None:
+    """Remove the worktree at `path` (made or half-made) and its per-reproduction parent dir."""
     git(root, "worktree", "remove", "--force", str(path), check=False)
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
+    if path.parent.parent.name == WORKTREES and path.parent.exists():  # only ever our own directory
+        shutil.rmtree(path.parent, ignore_errors=True)
     git(root, "worktree", "prune", check=False)
 
 
@@ -294,8 +331,10 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     if drift:
         say(f"[yellow]data changed since run {rid}: {', '.join(drift)}; running anyway (--allow-data-drift)[/]")
     commit, diff = require_code(root, record, run_dir)
-    worktree, project = make_worktree(root, record, commit, diff)
-    try:
+    data = data_placement(root, record)
+    worktree = worktree_path(root, record)
+    try:  # from before the worktree exists: a failure anywhere below still removes it
+        project = make_worktree(root, worktree, commit, diff, data)
         restore_lock_copies(run_dir, project, overwrite=False)  # lockfiles never committed: the record's
         image_ref, source = obtain_image(record, run_dir, project, say)
         say(f"reproducing {rid}: commit {commit[:12]}{' + code.diff' if diff else ''}, image {image_ref} ({source}), "

@@ -43,17 +43,20 @@ def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
     return image.build(spec, lock, log=info).facts
 
 
-def relock(root: Path) -> None:
-    """Run `envbuild lock` for the project (used by `run --relock`)."""
-    proc = subprocess.run([sys.executable, "-m", "envbuild", "lock"], cwd=root)
-    if proc.returncode != 0:
-        raise EnvbuildError("envbuild lock failed (see above); fix it and run again", exit_code=proc.returncode)
+def relock(spec: Spec) -> None:
+    """`envbuild lock` for the project (used by `run --relock`); what it says goes to stderr, so
+    `run --json` keeps stdout for the record."""
+    from envbuild.locker import lock_project
+    from envbuild.output import info
+
+    outcome = lock_project(spec, step=info)
+    info(f"locked ({'; '.join(outcome.reasons)}): lock hash {outcome.lock.lock_hash[:12]}", markup=False)
 
 
 def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
     """The fresh lock (the same refusal as `envbuild build`), relocked first when asked."""
     if relock_if_stale and staleness(spec, read_lock(spec.root)):
-        relock(spec.root)
+        relock(spec)
     return image.require_fresh_lock(spec, fix="run envbuild lock, or envbuild run --relock")
 
 
@@ -146,13 +149,28 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
     return env, determinism
 
 
+def cli_setting(name: str) -> bool:
+    """Whether the docker CLI itself reads this variable (HOME finds ~/.docker, DOCKER_HOST/CONTEXT/
+    CONFIG pick the engine): a container value for it must not replace the user's in the CLI's
+    environment. Secret-looking names are not among them (the CLI reads none such)."""
+    from envbuild.provenance import is_secret_name
+
+    return name in ("HOME", "PATH") or (name.startswith("DOCKER_") and not is_secret_name(name))
+
+
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """The docker CLI's environment: the user's own, plus the container values passed by name."""
+    return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
+
+
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
                 gpus: str | None, root: Path) -> list[str]:
-    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv."""
+    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
+    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
     options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
                "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
-    for k in env:
-        options += ["-e", k]
+    for k, v in env.items():
+        options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
         options += ["--gpus", gpus]
     return engine.run_args(image, command, network=network, options=options)
@@ -204,7 +222,7 @@ def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper:
         stopper.container = True
         # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
         proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env={**os.environ, **env}, start_new_session=True)
+                                stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
                  threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
         for t in pumps:
@@ -236,6 +254,21 @@ def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str,
         "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
         "reproduces": None, "tags": {},
     }
+
+
+def make_output_dirs(spec: Spec) -> None:
+    """Declared output directories exist (empty) before the script starts: an empty directory is not
+    in git, so a fresh clone or a reproduce worktree lacks it. An entry with a file extension (and
+    no trailing /) names a file and is left alone; nothing is made outside the project."""
+    for rel in spec.outputs:
+        inside = provenance.project_pathspec(spec.root, rel)
+        if not inside or (Path(inside).suffix and not rel.endswith("/")) or (spec.root / inside).exists():
+            continue
+        try:
+            (spec.root / inside).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EnvbuildError(f"{spec.source}: outputs: cannot make {rel!r} ({e.strerror}); "
+                                "fix the path or remove what is in its way") from None
 
 
 def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
@@ -277,6 +310,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     try:
         try:
             record["gpus"] = gpus = choose_gpus(spec, req)
+            make_output_dirs(spec)
             docker_version = engine.require_engine()
             if req.image:
                 lock = read_lock(spec.root)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.errors import EnvbuildError
+from envbuild.fsutil import atomic_write_text
 from envbuild.record import RECORD_FILE, read_record
 
 RUNS_DIR = Path(".envbuild") / "runs"
@@ -22,9 +23,8 @@ def state_dir(root: Path | str) -> Path:
     worktrees are local state and must never show up in the project's git status or commits."""
     path = Path(root).resolve() / ".envbuild"
     ignore = path / ".gitignore"
-    if not ignore.is_file():
-        path.mkdir(parents=True, exist_ok=True)
-        ignore.write_text("*\n")
+    if not ignore.is_file():  # atomic: a half-written .gitignore would let runs into git status
+        atomic_write_text(ignore, "*\n")
     return path
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.lockfile import requirement_lines
+from envbuild.lockfile import read_text, requirement_lines
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
@@ -115,7 +115,7 @@ def parse_requirements_lock(path: Path, target: "Target | None" = None) -> list[
     """`name==version \\ --hash=sha256:...` entries of a pip-compile lock; every one must be hashed.
     With a target, pins whose environment marker excludes it are left out."""
     pins = []
-    for line in requirement_lines(path.read_text()):
+    for line in requirement_lines(read_text(path)):
         marker = line.split(";", 1)[1].split(" --hash", 1)[0].strip() if ";" in line else ""
         if not _applies(marker, path, target):
             continue

@@ -265,3 +265,71 @@ def test_team_base_with_system_packages(base_image: str, apt_cache: dict[str, st
     assert run_cli("lock", cwd=proj, env=apt_cache).returncode == 0
     plat = debs.read_system_lock(proj).platforms["linux/amd64"]
     assert plat.packages == [] and plat.in_base == {"less": version} and read_lock(proj).system_packages == {}
+
+
+def _edit_jq(proj: Path, **changes: str) -> Deb:
+    """Change jq's entry in system-packages.lock and re-hash it into envbuild.lock, as a crafted
+    commit would: the lock stays fresh, so only the reader's own checks can refuse it."""
+    from envbuild.lockfile import write_lock
+
+    data = json.loads((proj / SYSTEM_PACKAGES_LOCK).read_text())
+    entry = next(d for d in data["platforms"]["linux/amd64"]["packages"] if d["name"] == "jq")
+    original = Deb(**entry)
+    entry.update(changes)
+    atomic_write_json(proj / SYSTEM_PACKAGES_LOCK, data)
+    lock = read_lock(proj)
+    lock.lockfiles[SYSTEM_PACKAGES_LOCK] = sha256_file(proj / SYSTEM_PACKAGES_LOCK)
+    write_lock(proj, lock)
+    return original
+
+
+@pytest.mark.docker
+def test_deb_filename_from_a_crafted_lock_cannot_escape_the_cache(jq_project: Path, tmp_path: Path) -> None:
+    proj = Path(shutil.copytree(jq_project, tmp_path / "proj"))
+    payload = tmp_path / "payload.deb"
+    payload.write_bytes(b"written outside the cache")
+    _edit_jq(proj, filename="../../../escaped.deb", url=payload.as_uri(), sha256=sha256_file(payload))
+    proc = run_cli("build", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.replace("\n", "")
+    assert SYSTEM_PACKAGES_LOCK in err and "packages[" in err and ".filename" in err and "'../../../escaped.deb'" in err
+    assert "restore it from git or run envbuild lock --upgrade" in err and "Traceback" not in proc.stderr
+    assert not (tmp_path / "escaped.deb").exists() and not list(tmp_path.rglob("escaped.deb"))
+
+
+@pytest.mark.docker
+def test_deb_download_cut_short_leaves_no_temp_file(jq_project: Path, apt_cache: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    import http.server
+    import socket
+    import struct
+    import threading
+
+    class CutShort(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # promises 1 MB, sends 10 bytes, resets the connection
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proj = Path(shutil.copytree(jq_project, tmp_path / "proj"))
+        jq = _edit_jq(proj, url=f"http://127.0.0.1:{server.server_port}/jq.deb")
+        cache = tmp_path / "cache"
+        shutil.copytree(Path(apt_cache["ENVBUILD_CACHE_DIR"]) / "debs", cache / "debs")
+        shutil.rmtree(cache / "debs" / jq.sha256)  # jq alone is downloaded, and cut short
+        proc = run_cli("build", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(cache)})
+    finally:
+        server.shutdown()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{jq}: cannot download" in proc.stderr.replace("\n", "")
+    assert not [p.name for p in (cache / "debs").iterdir() if not (p / "SHA256SUMS").exists() and p.is_file()]
+    assert not list((cache / "debs").glob("fetch-*")) and not (cache / "debs" / jq.sha256).exists()

@@ -228,3 +228,22 @@ def test_registry_unreachable_falls_back_to_engine(tmp_path: Path, cli, test_tag
     assert "taken from the local engine" in r.stderr
     lock = json.loads((proj / "envbuild.lock").read_text())
     assert lock["base"]["source"] == "engine" and lock["base"]["digest"] == _registry_digest(test_tag)
+
+
+@pytest.mark.docker
+def test_python_the_base_lacks_is_refused_before_resolving(tmp_path: Path, cli, base_image: str) -> None:
+    proj = tmp_path / "proj"
+    write(proj / "pyproject.toml", f'[tool.envbuild]\nbase = "{base_image}"\npython = "3.12"\n')
+    write(proj / "requirements.in", "six\n")
+    cache = tmp_path / "cache"  # its own: the base is asked, not a cached answer
+    r = cli("lock", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(cache)})
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.replace("\n", "")
+    assert f"{proj / 'pyproject.toml'}: tool.envbuild.python: \"3.12\" but the base" in err
+    assert "has Python 3.11" in err and 'set python = "3.11"' in err and "Traceback" not in err
+    assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml", "requirements.in"]  # nothing resolved
+    (answer,) = (cache / "base-python").iterdir()  # asked once, remembered by the base's digest
+    assert json.loads(answer.read_text())["pythons"] == ["3.11"]
+    write(proj / "pyproject.toml", f'[tool.envbuild]\nbase = "{base_image}"\npython = "3.11"\n')
+    r = cli("lock", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(cache)})
+    assert r.returncode == 0 and (proj / "requirements.lock").is_file(), r.stderr

@@ -262,3 +262,69 @@ def test_verify_for_ci(proj: Path):
     lock.write_text(lock.read_text() + "\n# edited by hand\n")
     proc = envbuild(proj, "verify", expect=1)
     assert "✗ lock" in proc.stdout and "requirements.lock" in proc.stdout
+
+
+# --- nothing of the user's deleted, nothing recorded wrongly (issue 16) -------------------------
+
+
+def set_spec(root: Path, old: str, new: str) -> None:
+    spec = root / "pyproject.toml"
+    text = spec.read_text()
+    assert old in text
+    spec.write_text(text.replace(old, new))
+
+
+def test_absolute_data_outside_the_repo_is_never_deleted(proj: Path, tmp_path: Path):
+    external = tmp_path / "external-data"
+    external.mkdir()
+    (external / "big.bin").write_bytes(b"precious" * 100)
+    set_spec(proj, 'data = ["data/train.csv"]', f'data = ["data/train.csv", "{external}"]')
+    git(proj, "commit", "-qam", "external data")
+    (proj / "train.py").write_text(TRAIN.replace("LR = 0.05", "LR = 0.04"))  # uncommitted
+    orig = train(proj)
+    # git's answer is right although a data path lies outside the repository
+    assert orig["code"]["dirty"] is True and orig["code"]["changed_files"] == ["train.py"]
+    assert orig["code"].get("error") is None and (proj / ".envbuild" / "runs" / orig["id"] / "code.diff").is_file()
+    result, _ = reproduce(proj, orig["id"], expect=0)
+    assert result["reproduced"]
+    assert (external / "big.bin").read_bytes() == b"precious" * 100  # untouched, still there
+    assert not list((proj / ".envbuild" / "reproduce").iterdir())  # the worktree is gone
+    assert git(proj, "worktree", "list").count("\n") == 0
+
+
+def test_a_failing_git_is_recorded_as_unknown_never_as_clean(proj: Path):
+    clean = train(proj)
+    (proj / "train.py").write_text(TRAIN + "# edited\n")
+    (proj / ".git" / "index").write_bytes(b"not an index")  # git status now fails
+    orig = train(proj)
+    assert orig["status"] == "succeeded"
+    assert orig["code"]["dirty"] is None and "git status failed" in orig["code"]["error"]
+    assert orig["tags"]["envbuild.dirty"] == "unknown"
+    assert "+dirty?" in envbuild(proj, "runs").stdout
+    diff = json.loads(envbuild(proj, "diff", clean["id"], orig["id"], "--json", expect=None).stdout)
+    assert "code" in diff["differs"]  # unknown is not the same as clean
+    _, proc = reproduce(proj, orig["id"], expect=2)
+    assert "not whether the tree was clean" in proc.stderr and "git status failed" in proc.stderr
+
+
+def test_reproduce_from_a_fresh_clone_makes_outputs_and_names_the_image_after_the_project(
+        proj: Path, tmp_path: Path, images: list):
+    # a project with no `name` (so named after its directory) whose script expects outputs/ to exist
+    src = tmp_path / "src" / f"{NAME}-anon"
+    shutil.copytree(proj, src, symlinks=True)
+    set_spec(src, f'name = "{NAME}"\n', "")
+    (src / "train.py").write_text(TRAIN.replace('Path("outputs").mkdir(exist_ok=True)\n', ""))
+    git(src, "commit", "-qam", "anonymous, no mkdir")
+    orig = train(src)  # outputs/ did not exist: the run made it
+    images.append(orig["image"]["ref"])
+    assert orig["status"] == "succeeded" and orig["image"]["ref"].startswith(f"envbuild/{NAME}-anon:")
+    # a fresh clone elsewhere: no outputs/, no data (ignored by git), the record copied over
+    clone = tmp_path / "clone" / src.name
+    subprocess.run(["git", "clone", "-q", str(src), str(clone)], check=True)
+    shutil.copytree(src / "data", clone / "data")
+    shutil.copytree(src / ".envbuild" / "runs" / orig["id"], clone / ".envbuild" / "runs" / orig["id"])
+    fake = without_image(clone, orig, "cccccc")  # the image must be rebuilt from the lock copies
+    assert not (clone / "outputs").exists()
+    result, _ = reproduce(clone, fake["id"], expect=0)
+    assert result["reproduced"] and result["image_source"] == "rebuilt"
+    assert result["image"] == orig["image"]["ref"]  # named after the project, not the temp directory

@@ -9,8 +9,8 @@ import pytest
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import sha256_file
-from envbuild.reproduce import (Tolerance, compare_metrics, make_worktree, obtain_image,
-                                parse_metric_tolerances, remove_worktree, require_code)
+from envbuild.reproduce import (Tolerance, compare_metrics, data_placement, make_worktree, obtain_image,
+                                parse_metric_tolerances, remove_worktree, require_code, worktree_path)
 from tests.helpers.records import record
 
 
@@ -66,16 +66,17 @@ def test_worktree_at_commit_with_diff_and_data(repo: Path, tmp_path: Path):
     rec["data"] = [{"path": "data", "sha256": "x", "bytes": 4, "files": 1}]
 
     assert require_code(proj, rec, run_dir) == (commit, run_dir / "code.diff")
-    top, project = make_worktree(proj, rec, commit, run_dir / "code.diff")
+    top = worktree_path(proj, rec)
     try:
-        assert project == top / "proj"
+        project = make_worktree(proj, top, commit, run_dir / "code.diff", data_placement(proj, rec))
+        assert project == top / "proj" and top.name == repo.name
         assert (project / "train.py").read_text() == "print('v2')\n"
         linked = project / "data" / "x.csv"
         assert linked.read_text() == "1,2\n" and linked.stat().st_ino == (proj / "data" / "x.csv").stat().st_ino
         assert _git(repo, "status", "--porcelain") == "M proj/train.py"  # the worktree is invisible
     finally:
         remove_worktree(proj, top)
-    assert not top.exists() and "reproduce" not in _git(repo, "worktree", "list")
+    assert not top.parent.exists() and "reproduce" not in _git(repo, "worktree", "list")
 
 
 def test_missing_commit_and_changed_diff_are_named(repo: Path, tmp_path: Path):
@@ -102,3 +103,27 @@ def test_image_that_cannot_be_had_is_named(docker_engine, tmp_path: Path):
     assert e.value.exit_code == 2
     assert f"image {rec['image']['ref']} of run r1 cannot be had" in msg
     assert "never pushed" in msg and "no lock copies" in msg
+
+
+def test_data_behind_a_committed_symlink_is_never_touched(tmp_path: Path):
+    """data/ is a committed symlink to a directory outside the repository: the worktree's copy of the
+    link leads to the user's files, which must not be unlinked and linked again (that deletes them)."""
+    external = tmp_path / "external"
+    external.mkdir()
+    (external / "x.csv").write_text("1,2\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q")
+    (root / "data").symlink_to(external)
+    (root / "train.py").write_text("print(1)\n")
+    _git(root, "add", ".")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one")
+    rec = record("r1")
+    rec["data"] = [{"path": "data/x.csv", "sha256": "x", "bytes": 4, "files": 1}]
+    top = worktree_path(root, rec)
+    try:
+        project = make_worktree(root, top, _git(root, "rev-parse", "HEAD"), None, data_placement(root, rec))
+        assert (project / "data" / "x.csv").read_text() == "1,2\n"
+    finally:
+        remove_worktree(root, top)
+    assert (external / "x.csv").read_text() == "1,2\n" and not top.parent.exists()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from envbuild.lockfile import read_conda_lock, read_pip_lock
 from envbuild.resolvers import failure, leaks, scrub
@@ -81,12 +82,35 @@ def test_piptools_lock_is_hashed_installable_and_clean(tmp_path: Path, cli) -> N
     assert "envbuild lock" in lock_text  # the header names our command, not the temp paths
 
 
-def test_other_python_resolves_with_uv_and_says_so(tmp_path: Path, cli) -> None:
+@pytest.fixture
+def python312_base(base_image: str):
+    """A one-file image whose config says PYTHON_VERSION=3.12.7, as the official python images do:
+    the lock reads it from the registry (it is never run)."""
+    import io
+    import tarfile
+    import uuid
+
+    from envbuild.engine import docker
+
+    ref = f"{base_image.split('/', 1)[0]}/envbuild-test/py312-{uuid.uuid4().hex[:10]}:v1"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo("stamp"), io.BytesIO(b""))
+    docker("import", "--change", "ENV PYTHON_VERSION=3.12.7", "-", ref, input=buf.getvalue())
+    docker("push", ref)
+    yield ref
+    docker("rmi", ref, check=False)
+
+
+@pytest.mark.docker
+def test_other_python_resolves_with_uv_and_says_so(tmp_path: Path, cli, python312_base: str) -> None:
     proj = tmp_path / "proj"
-    write(proj / "pyproject.toml", SMALL.replace("[tool.envbuild]\n", '[tool.envbuild]\npython = "3.12"\n'))
-    r = cli("lock", cwd=proj)
+    write(proj / "pyproject.toml", SMALL.replace("[tool.envbuild]\n", f'[tool.envbuild]\npython = "3.12"\n'
+                                                 f'base = "{python312_base}"\n'))
+    r = cli("lock", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stderr
     assert "pip-tools can only resolve for the Python it runs on" in r.stderr
+    assert "could not tell which Python" not in r.stderr  # the base's config said 3.12
     import json
 
     lock = json.loads((proj / "envbuild.lock").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -39,6 +40,8 @@ def run(
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
     json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
                                   "(the script's stdout then goes to stderr)."),
+    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (give it before SCRIPT).",
+                                 show_default=False),
 ) -> None:
     """Run SCRIPT (or -- CMD) inside the project's locked image and keep a run record.
 
@@ -53,7 +56,6 @@ def run(
     Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train
     """
     import sys
-    from pathlib import Path
 
     from envbuild import runner
     from envbuild.errors import EnvbuildError
@@ -67,7 +69,7 @@ def run(
     req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
                             env=_parse_env(env), image=image, relock=relock,
                             stdout=sys.stderr.buffer if json_out else None)
-    run_dir, record = runner.run(Path.cwd(), req)
+    run_dir, record = runner.run(project, req)
     if json_out:
         print_json(record)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -17,16 +18,16 @@ def runs(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print the records as a JSON list on stdout."),
     n: Optional[int] = typer.Option(20, "-n", min=1, help="Show at most N runs (newest first)."),
+    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
 ) -> None:
     """List this project's runs, newest first: id, status, start, duration, seed, commit, key metrics."""
+    ctx.obj = project  # `envbuild runs -C DIR show` reads it
     if ctx.invoked_subcommand is not None:
         return
-    from pathlib import Path
-
     from envbuild import store
     from envbuild.output import console, print_json
 
-    records = store.list_runs(Path.cwd(), limit=n)
+    records = store.list_runs(project, limit=n)
     if json_out:
         print_json(records)
         return
@@ -34,6 +35,10 @@ def runs(
         console.print("no runs yet; start one with [bold]envbuild run SCRIPT[/]")
         return
     console.print(_table(records))
+
+
+def _dirty_mark(code: dict) -> str:
+    return "+dirty?" if code.get("dirty") is None else "+dirty" if code["dirty"] else ""  # None: git failed
 
 
 def _fmt_metric(v: object) -> str:
@@ -49,7 +54,7 @@ def _table(records: list) -> "object":
         table.add_column(col, no_wrap=col != "metrics")
     for r in records:
         code = r.get("code") or {}
-        commit = (code.get("commit") or "-")[:8] + ("+dirty" if code.get("dirty") else "")
+        commit = (code.get("commit") or "-")[:8] + _dirty_mark(code)
         status = r.get("status", "?")
         if status == "failed" and r.get("exit_code") is not None:
             status += f" ({r['exit_code']})"
@@ -67,16 +72,17 @@ def _table(records: list) -> "object":
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     ref: str = typer.Argument("latest", help="A run id, a unique prefix of one, or latest."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole record as JSON on stdout."),
+    project: Optional[Path] = typer.Option(None, "--project", "-C", show_default=False,
+                                           help="Project directory (default: the one given to runs, else .)."),
 ) -> None:
     """Show one run record: status, command, image, code, data, metrics and outputs."""
-    from pathlib import Path
-
     from envbuild import store
     from envbuild.output import console, print_json
 
-    run_dir, record = store.load_run(Path.cwd(), ref)
+    run_dir, record = store.load_run(project or ctx.obj or Path("."), ref)
     if json_out:
         print_json(record)
         return
@@ -91,7 +97,8 @@ def show(
         ("registry digest", image.get("repo_digest") or "-"),
         ("base", f"{image.get('base')}@{image.get('base_digest')}"),
         ("lock hash", lock.get("lock_hash")),
-        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")),
+        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")
+                     + (f" state unknown: {code['error']}" if code.get("error") else "")),
         ("data", "; ".join(f"{d['path']} {d['sha256'][:12]} ({d['files']} files)" for d in record.get("data") or []) or "-"),
         ("metrics", "  ".join(f"{k}={_fmt_metric(v)}" for k, v in (record.get("metrics") or {}).items()) or "-"),
         ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),

@@ -58,7 +58,9 @@ def _render(file: Path, sha: str, made: dict, others: list[dict], console) -> No
     t.add_row("base", f"{image['base']}@{image['base_digest']}")
     t.add_row("lock hash", str(ing["lock_hash"]))
     code = ing["code"]
-    t.add_row("commit", f"{code['commit']} ({code['branch']}){' + uncommitted diff ' + str(code['diff_sha256'])[:12] if code['dirty'] else ''}")
+    state = (" + code state unknown (git failed)" if code["dirty"] is None
+             else " + uncommitted diff " + str(code["diff_sha256"])[:12] if code["dirty"] else "")
+    t.add_row("commit", f"{code['commit']} ({code['branch']}){state}")
     for d in ing["data"]:
         t.add_row("data", f"{d['path']}  sha256 {d['sha256']}")
     t.add_row("seed", f"{ing['seed']} (deterministic: {ing['deterministic']})")

@@ -17,7 +17,7 @@ from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import sha256_file
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
-                               inputs_hash, lock_inputs, read_lock, stale_reasons, write_lock)
+                               inputs_hash, lock_inputs, read_lock, read_pip_lock, stale_reasons, write_lock)
 from envbuild.spec import Spec
 
 Step = Callable[[str], None]
@@ -80,16 +80,22 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         resolver: dict[str, str] = {}
         conda_solver: dict[str, str] = {}
         indexes: list[str] = []
+        cuda_facts: dict[str, str] = {}
         if spec.uses_pip:
+            from envbuild import cuda
             from envbuild.resolvers import pip_resolver
-            from envbuild.resolvers.indexes import indexes_for
+            from envbuild.resolvers.indexes import sources_for
 
+            sources = sources_for(spec)  # refuses a cuda setting without a source before resolving
             mod, note = pip_resolver(spec)
             notes += [note] if note else []
             step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}")  # type: ignore[attr-defined]
             info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK)
             resolver = info.to_dict()
-            indexes = indexes_for(info.name)
+            indexes = sources.public()
+            pins = {p.name.lower(): p.version for p in read_pip_lock(work)}
+            cuda.check_build(spec, pins)
+            cuda_facts = cuda.lock_facts(spec.cuda, pins)
         if spec.conda is not None:
             from envbuild.resolvers.conda_lock import conda_solver as pick
 
@@ -116,7 +122,8 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         lock = EnvLock(envbuild=__version__, python=spec.python, platforms=list(spec.platforms),
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
-                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages)
+                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages,
+                       cuda=cuda_facts)
         write_lock(work, lock)
         step("Writing lockfiles")
         for name in names:

@@ -17,7 +17,9 @@ Format version 1:
            "source": "registry"},                             # or "engine": who answered the digest
   "indexes": ["https://.../simple", "local"],                 # credentials stripped, local ones as "local"
   "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>", "system-packages.lock": "<sha256>"},
-  "system_packages": {"<name>": "<version>"}                # every .deb system-packages.lock installs
+  "system_packages": {"<name>": "<version>"},               # every .deb system-packages.lock installs
+  "cuda": {"setting": "auto", "torch": "2.15.0", "build": "cu130", "cuda": "13.0", "cudnn": "9.13.0.50",
+           "nccl": "2.28.3", "min_driver": "580"}           # only when torch is locked (envbuild/cuda.py)
 }
 
 The inputs are named for people: "dependency list", "requirements file <path>", "groups",
@@ -75,9 +77,13 @@ class EnvLock:
     indexes: list[str] = field(default_factory=list)
     system_packages: dict[str, str] = field(default_factory=dict)
     version: int = FORMAT_VERSION
+    cuda: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["cuda"]:  # absent, not empty: locks without torch keep their lock hash
+            del d["cuda"]
+        return d
 
     def to_text(self) -> str:
         return canonical_json(self.to_dict())
@@ -152,6 +158,8 @@ def lock_inputs(spec: "Spec") -> dict[str, str]:
     inputs["python"] = _h(spec.python)
     inputs["platforms"] = _h(list(spec.platforms))
     inputs["system packages"] = _h(list(spec.system_packages))
+    if spec.cuda != "auto":  # only when set: locks made before the setting existed stay fresh
+        inputs["cuda"] = _h({"cuda": spec.cuda, "source": spec.torch_sources.get(spec.cuda)})
     return inputs
 
 

@@ -158,13 +158,13 @@ def summary(facts: Mapping[str, str]) -> str | None:
     return f"torch {torch} ({', '.join(parts)}): {need} on the GPU host"
 
 
-def driver_problem(facts: Mapping[str, str], driver: str | None) -> str | None:
-    """Why the host driver cannot run the locked build (with the fix), or None when it can or there is none."""
+def driver_problem(facts: Mapping[str, str], driver: str | None) -> tuple[str, str] | None:
+    """(why the host driver cannot run the locked build, the fix), or None when it can or there is none."""
     floor = facts.get("min_driver")
     if not floor or not driver or version_key(driver) >= version_key(floor):
         return None
     runs = next((SUGGESTED[m] for m, _, _, f in DRIVER_FLOORS if m in SUGGESTED and version_key(driver) >= version_key(f)),
                 None)
     older = f'lock a build this driver runs with cuda = "{runs}" (and its torch source), or ' if runs else ""
-    return (f"NVIDIA driver {driver} is older than {floor}, which torch {facts['torch']} (CUDA {facts['cuda']}) "
-            f"needs; {older}upgrade the driver to >= {floor}")
+    return (f"NVIDIA driver {driver} is older than {floor}, which torch {facts['torch']} (CUDA {facts['cuda']}) needs",
+            f"{older}upgrade the driver to >= {floor}")

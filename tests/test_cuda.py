@@ -19,20 +19,25 @@ from tests.helpers.wheels import torch_builds
 from tests.lockhelp import write
 
 
-@pytest.fixture
-def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def _offline_pip_env(tmp: Path) -> dict[str, str]:
     """pip configured as a user's machine might be: an (empty) index, the public CUDA 13 build in
     find-links, and a constraint file capping torch that lock and fetch must both ignore."""
-    builds = torch_builds(tmp_path / "wheels")
-    (tmp_path / "empty").mkdir()
-    write(tmp_path / "constraints.txt", "torch<=2.14.1\n")
-    conf = write(tmp_path / "pip.conf", f"[global]\nindex-url = {(tmp_path / 'empty').as_uri()}\n"
-                                        f"find-links = {builds['default']}\nconstraint = {tmp_path / 'constraints.txt'}\n")
-    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
-    monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    return {"PIP_CONFIG_FILE": str(conf), **{k: str(v) for k, v in builds.items()}}
+    builds = torch_builds(tmp / "wheels")
+    (tmp / "empty").mkdir()
+    write(tmp / "constraints.txt", "torch<=2.14.1\n")
+    conf = write(tmp / "pip.conf", f"[global]\nindex-url = {(tmp / 'empty').as_uri()}\n"
+                                   f"find-links = {builds['default']}\nconstraint = {tmp / 'constraints.txt'}\n")
+    # a PIP_* variable of this host would win over the file (a blank one too): repeat the file's values
+    return {"PIP_CONFIG_FILE": str(conf), "PIP_FIND_LINKS": str(builds["default"]), "PIP_INDEX_URL": (tmp / "empty").as_uri(),
+            "ENVBUILD_CACHE_DIR": str(tmp / "cache"), **{k: str(v) for k, v in builds.items()}}
+
+
+@pytest.fixture
+def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = _offline_pip_env(tmp_path)
+    for name in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_INDEX_URL", "ENVBUILD_CACHE_DIR"):
+        monkeypatch.setenv(name, env[name])
+    return env
 
 
 def _project(root: Path, cuda_line: str = "", sources: str = "") -> Path:
@@ -71,8 +76,8 @@ def test_facts_from_the_local_version_or_the_nvidia_packages() -> None:
 
 def test_too_old_driver_is_named_with_the_fix() -> None:
     facts = cuda.lock_facts("auto", {"torch": "2.15.0", "nvidia-cuda-runtime": "13.0.96"})
-    msg = cuda.driver_problem(facts, "550.54.15")
-    assert "550.54.15" in msg and ">= 580" in msg and 'cuda = "12.8"' in msg
+    problem, fix = cuda.driver_problem(facts, "550.54.15")
+    assert "550.54.15 is older than 580" in problem and 'cuda = "12.8"' in fix and ">= 580" in fix
     assert cuda.driver_problem(facts, "580.65.06") is None and cuda.driver_problem(facts, None) is None
 
 
@@ -164,3 +169,111 @@ def test_a_wheel_that_cannot_be_fetched_names_itself(tmp_path: Path, offline_pip
     lock = write(tmp_path / "requirements.lock", "torch==2.15.0+cu999 --hash=sha256:" + "1" * 64 + "\n")
     with pytest.raises(EnvbuildError, match=r"torch==2\.15\.0\+cu999 has no wheel"):
         ensure(lock, Target("linux/amd64", "3.11"))
+
+
+# --- the host driver, checked before anything runs ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gpu_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A project locked (once) with the public-index stand-in: torch 2.15.0 for CUDA 13, driver >= 580."""
+    from tests.conftest import run_cli
+
+    tmp = tmp_path_factory.mktemp("gpu")
+    env = _offline_pip_env(tmp)
+    proj = _project(tmp / "proj")
+    write(proj / "train.py", "import torch\nprint('torch', torch.__version__)\n")
+    r = run_cli("lock", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    return proj, env
+
+
+def test_driver_is_read_from_the_override_the_module_files_then_nvidia_smi(tmp_path: Path, monkeypatch) -> None:
+    from envbuild import nvidia
+    from tests.helpers.nvidia import H200, fake_nvidia
+
+    monkeypatch.setattr(nvidia, "SYS_VERSION", tmp_path / "sys-version")
+    monkeypatch.setattr(nvidia, "PROC_VERSION", tmp_path / "proc-version")
+    monkeypatch.delenv(nvidia.DRIVER_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+    assert nvidia.driver_version()[0] is None
+    monkeypatch.setenv("PATH", str(fake_nvidia(tmp_path / "bin", H200, driver="570.86.15")))
+    assert nvidia.driver_version() == ("570.86.15", "nvidia-smi")
+    write(tmp_path / "proc-version", "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  575.57.08  Release Build\n"
+                                     "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n")
+    assert nvidia.driver_version() == ("575.57.08", str(tmp_path / "proc-version"))
+    write(tmp_path / "sys-version", "580.65.06\n")
+    assert nvidia.driver_version()[0] == "580.65.06"
+    monkeypatch.setenv(nvidia.DRIVER_ENV, "535.230.02")
+    assert nvidia.driver_version() == ("535.230.02", nvidia.DRIVER_ENV)
+
+
+def test_doctor_fails_the_driver_check_with_the_fix(gpu_project, cli) -> None:
+    proj, env = gpu_project
+    r = cli("doctor", "--json", cwd=proj, env={**env, "ENVBUILD_CUDA_DRIVER_VERSION": "550.54.15"})
+    assert r.returncode == 1
+    (check,) = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "nvidia driver"]
+    assert check["status"] == "missing" and "550.54.15" in check["detail"] and "older than 580" in check["detail"]
+    assert 'cuda = "12.8"' in check["fix"] and ">= 580" in check["fix"]
+    r = cli("doctor", "--json", cwd=proj, env={**env, "ENVBUILD_CUDA_DRIVER_VERSION": "580.65.06"})
+    (check,) = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "nvidia driver"]
+    assert check["status"] == "ok" and ">= 580" in check["detail"]
+
+
+def test_verify_reports_a_driver_too_old(gpu_project, cli) -> None:
+    proj, env = gpu_project
+    r = cli("verify", "--json", cwd=proj, env={**env, "ENVBUILD_CUDA_DRIVER_VERSION": "470.256.02"})
+    assert r.returncode == 1
+    (check,) = [c for c in json.loads(r.stdout)["checks"] if c["name"] == "nvidia driver"]
+    assert not check["ok"] and "older than 580" in check["detail"] and 'cuda = "11.8"' in check["detail"]
+
+
+@pytest.mark.docker
+def test_run_with_gpus_refuses_an_old_driver_before_anything_runs(gpu_project, docker_engine, cli, tmp_path) -> None:
+    import os
+
+    from tests.helpers.nvidia import H200, fake_nvidia
+
+    proj, env = gpu_project
+    bin_dir = fake_nvidia(tmp_path / "bin", H200, driver="550.54.15")
+    r = cli("run", "--gpus", "all", "train.py", cwd=proj, env={**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert r.returncode == 2, r.stderr
+    assert "NVIDIA driver 550.54.15 is older than 580" in r.stderr and "upgrade the driver to >= 580" in r.stderr
+    assert "torch" not in r.stdout  # the script never ran, nothing was built
+    (record,) = [json.loads(p.read_text()) for p in (proj / ".envbuild" / "runs").glob("*/record.json")]
+    assert record["status"] == "failed" and "older than 580" in record["reason"]
+
+
+@pytest.mark.docker
+def test_build_under_a_constraining_pip_config_and_the_record_gpu_story(gpu_project, base_image, images, cli,
+                                                                          tmp_path) -> None:
+    """The host's pip config caps torch below the lock (torch<=2.14.1): the build still fetches the locked
+    2.15.0. Runs on a stand-in GPU host record its GPUs; a driver change is named by diff."""
+    import os
+    import shutil
+
+    from tests.helpers.nvidia import H200, fake_nvidia
+
+    src, env = gpu_project
+    proj = Path(shutil.copytree(src, tmp_path / "proj", ignore=shutil.ignore_patterns(".envbuild")))
+    r = cli("build", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    images.append(json.loads(r.stdout)["ref"])
+    runs = []
+    for driver in ("580.65.06", "580.95.05"):
+        bin_dir = fake_nvidia(tmp_path / "bin", H200, driver=driver)
+        r = cli("run", "--json", "train.py", cwd=proj, env={**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        assert r.returncode == 0, r.stderr
+        assert "torch 2.15.0" in r.stderr  # the script's stdout goes to stderr with --json
+        runs.append(json.loads(r.stdout))
+    (gpu,) = runs[0]["host"]["gpus"]
+    assert gpu == {"index": "0", "name": "NVIDIA H200", "driver": "580.65.06", "memory": "143771 MiB",
+                   "uuid": "GPU-07a466ee-866c-ad45-6157-a8affb1feafe", "compute_capability": "9.0", "cuda": "13.0"}
+    assert runs[0]["cuda"]["lock"]["min_driver"] == "580"
+    assert runs[0]["cuda"]["torch"]["torch"] == "2.15.0"  # as torch saw it, inside the container
+    assert runs[0]["determinism"]["env"]["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    r = cli("diff", runs[0]["id"], runs[1]["id"], "--json", cwd=proj, env=env)
+    d = json.loads(r.stdout)
+    assert d["differs"] == ["environment"]
+    (change,) = d["sections"]["environment"]["changes"]
+    assert (change["what"], change["a"], change["b"]) == ("nvidia driver", "580.65.06", "580.95.05")

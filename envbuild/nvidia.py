@@ -48,7 +48,7 @@ def gpus() -> list[dict[str, Any]]:
         rows = [r + [""] for r in _smi(QUERY[:-1]) or []]
     out = []
     for row in rows:
-        if len(row) < len(QUERY):  # a name with a comma: the name is everything between index and driver
+        if len(row) != len(QUERY):  # not an answer to this query (a warning line, a name with a comma)
             continue
         gpu: dict[str, Any] = dict(zip(_KEYS, row))
         gpu["compute_capability"] = gpu["compute_capability"] or None

@@ -29,13 +29,14 @@ def _offline_pip_env(tmp: Path) -> dict[str, str]:
                                    f"find-links = {builds['default']}\nconstraint = {tmp / 'constraints.txt'}\n")
     # a PIP_* variable of this host would win over the file (a blank one too): repeat the file's values
     return {"PIP_CONFIG_FILE": str(conf), "PIP_FIND_LINKS": str(builds["default"]), "PIP_INDEX_URL": (tmp / "empty").as_uri(),
+            "UV_INDEX_URL": (tmp / "empty").as_uri(),  # uv reads no pip configuration
             "ENVBUILD_CACHE_DIR": str(tmp / "cache"), **{k: str(v) for k, v in builds.items()}}
 
 
 @pytest.fixture
 def offline_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = _offline_pip_env(tmp_path)
-    for name in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_INDEX_URL", "ENVBUILD_CACHE_DIR"):
+    for name in ("PIP_CONFIG_FILE", "PIP_FIND_LINKS", "PIP_INDEX_URL", "UV_INDEX_URL", "ENVBUILD_CACHE_DIR"):
         monkeypatch.setenv(name, env[name])
     return env
 
@@ -111,8 +112,10 @@ def test_cpu_locks_no_nvidia_package(tmp_path: Path, offline_pip, cli) -> None:
     assert "local" in lock["indexes"] and not any(str(tmp_path) in i for i in lock["indexes"])
 
 
-def test_cuda_12_8_locks_the_cu128_build_and_names_the_driver_floor(tmp_path: Path, offline_pip, cli) -> None:
-    proj = _project(tmp_path / "p", 'cuda = "12.8"', f'"12.8" = "{offline_pip["cu128"]}"')
+@pytest.mark.parametrize("resolver", ["pip-tools", "uv"])
+def test_cuda_12_8_locks_the_cu128_build_and_names_the_driver_floor(tmp_path: Path, offline_pip, cli,
+                                                                     resolver: str) -> None:
+    proj = _project(tmp_path / "p", f'cuda = "12.8"\nresolver = "{resolver}"', f'"12.8" = "{offline_pip["cu128"]}"')
     r = cli("lock", "--json", cwd=proj, env=offline_pip)
     assert r.returncode == 0, r.stderr
     assert _pins(proj)["torch"] == "2.15.0+cu128" and _pins(proj)["nvidia-cudnn-cu12"] == "9.10.2.21"
@@ -121,7 +124,7 @@ def test_cuda_12_8_locks_the_cu128_build_and_names_the_driver_floor(tmp_path: Pa
                             "cudnn": "9.10.2.21", "nccl": "2.27.3", "min_driver": "525.60.13"}
     assert "torch 2.15.0+cu128 (CUDA 12.8, cuDNN 9.10): needs NVIDIA driver >= 525.60.13 on the GPU host" in r.stderr
     # the setting is a lock input: changing it makes the lock stale
-    text = (proj / "pyproject.toml").read_text().replace('cuda = "12.8"', 'cuda = "auto"')
+    text = (proj / "pyproject.toml").read_text().replace('cuda = "12.8"\n', '')
     (proj / "pyproject.toml").write_text(text)
     r = cli("lock", "--check", cwd=proj, env=offline_pip)
     assert r.returncode == 1 and "cuda is no longer an input" in r.stderr

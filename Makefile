@@ -5,7 +5,7 @@ BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
 BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
-.PHONY: install test test-fast demo docker-up base bench bench-smoke clean
+.PHONY: install test test-all test-fast demo docker-up base bench bench-smoke clean
 
 $(BIN)/envbuild: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -23,7 +23,10 @@ docker-up:  ## install (Debian, root) and start the Docker engine and the loopba
 base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
 	$(BIN)/envbuild base bootstrap --push $(BASE)
 
-test: install  ## the whole test suite (Docker tests included)
+test: install  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
+	$(BIN)/python -m pytest -m "not heavy"
+
+test-all: install  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)
 	$(BIN)/python -m pytest
 
 test-fast: install  ## tests that need no Docker engine

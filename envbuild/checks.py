@@ -1,7 +1,7 @@
 """What envbuild needs from the host, and whether it is there (`envbuild doctor`).
 
 Each check returns a `Check`; the probes go through `_run` and `shutil.which` so tests can
-replace them with fakes.
+replace them with fakes (the GPU facts come from nvidia.py: tests put a stand-in nvidia-smi on PATH).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from envbuild import engine
 from envbuild.fsutil import cache_dir
@@ -79,31 +80,27 @@ def check_registry(registry: str, why: str) -> Check:
     return Check("registry", True, True, f"{registry} ({why}) reachable")
 
 
-def gpus() -> list[dict[str, str]]:
-    """The host's NVIDIA GPUs as nvidia-smi reports them; [] when there are none or no driver."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
-    rc, out = _run([smi, "--query-gpu=index,name,driver_version,memory.total,uuid",
-                    "--format=csv,noheader"])
-    if rc != 0:
-        return []
-    keys = ("index", "name", "driver", "memory", "uuid")
-    return [dict(zip(keys, (f.strip() for f in line.split(",")))) for line in out.splitlines() if line.strip()]
-
-
-def check_gpus() -> Check:
-    found = gpus()
+def check_gpus(found: list[dict[str, Any]]) -> Check:
+    """The host's GPUs (`found`: nvidia.gpus(), the one nvidia-smi query doctor makes)."""
     if not found:
         why = "nvidia-smi not found" if not shutil.which("nvidia-smi") else "nvidia-smi lists no GPU"
         return Check("nvidia gpus", False, False, f"none ({why}): runs use the CPU",
                      "optional: install the NVIDIA driver and nvidia-container-toolkit to use GPUs")
-    names = "; ".join(f"{g['index']}: {g['name']} {g['memory']}" for g in found)
+    names = "; ".join(f"{g['index']}: {g['name']} {g['memory']}" + (f" (sm {g['compute_capability']})"
+                      if g.get("compute_capability") else "") for g in found)
     detail = f"{len(found)} ({names}), driver {found[0]['driver']}"
     if not engine.nvidia_toolkit():
         return Check("nvidia gpus", False, False, detail + "; nvidia-container-toolkit missing",
                      "optional: install nvidia-container-toolkit so `docker run --gpus` works")
     return Check("nvidia gpus", True, False, detail)
+
+
+def check_driver(cuda_facts: dict[str, str], found: list[dict[str, Any]]) -> Check:
+    """The host driver against the project's locked torch build: a failed check when it is too old."""
+    from envbuild.nvidia import driver_status
+
+    ok, detail, fix = driver_status(cuda_facts, found)
+    return Check("nvidia driver", ok, bool(cuda_facts.get("min_driver")), detail, fix)
 
 
 def check_disk(path: Path | None = None) -> Check:
@@ -141,14 +138,18 @@ def check_debootstrap() -> Check:
                  "" if root else "run `envbuild base bootstrap` as root")
 
 
-def run_checks(base: str = DEFAULT_BASE, why: str = "default base") -> list[Check]:
-    """Every check, in the order the table shows them."""
+def run_checks(base: str = DEFAULT_BASE, why: str = "default base",
+               cuda_facts: dict[str, str] | None = None) -> list[Check]:
+    """Every check, in the order the table shows them; `cuda_facts`: the project's locked torch build."""
+    from envbuild.nvidia import gpus
     from envbuild.registry import parse_reference
 
+    found = gpus()
     return [
         check_docker(),
         check_registry(parse_reference(base).registry, why),
-        check_gpus(),
+        check_gpus(found),
+        check_driver(cuda_facts or {}, found),
         check_disk(),
         check_tool("git", True, "code provenance in run records", "install git (Debian: apt-get install git)"),
         check_debootstrap(),

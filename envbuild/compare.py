@@ -29,7 +29,8 @@ _PER_RUN_ENV = re.compile(r"^(ENVBUILD_|HOSTNAME$|HOME$)")
 # the environment's change (already named package by package), not a code change.
 ENV_FILES = {"envbuild.lock", "requirements.lock", "conda-lock.yml", "requirements.in", "requirements.txt",
              "environment.yml", "pyproject.toml", "envbuild.toml"}
-_HOST_KEYS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version", "gpus")
+# GPUs are not here: the driver and GPU models are environment causes (_gpus).
+_HOST_KEYS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version")
 
 
 @dataclass
@@ -247,7 +248,32 @@ def _environment(a: dict, b: dict) -> list[Change]:
         changes.append(Change("image", ia.get("id"), ib.get("id"), note))
     elif ia.get("repo_digest") and ib.get("repo_digest") and ia["repo_digest"] != ib["repo_digest"]:
         changes.append(Change("image digest", ia["repo_digest"], ib["repo_digest"], "registry digest"))
+    return changes + _gpus(a, b)
+
+
+def _gpus(a: dict, b: dict) -> list[Change]:
+    """The NVIDIA driver, the GPUs, and CUDA/cuDNN as torch saw them: what a GPU run's numbers depend on."""
+    ga, gb = (a.get("host") or {}).get("gpus") or [], (b.get("host") or {}).get("gpus") or []
+    changes = []
+    da, db = _joined(ga, "driver"), _joined(gb, "driver")
+    if da != db:
+        changes.append(Change("nvidia driver", da, db, "host driver"))
+    ma, mb = _joined(ga, "name", "compute_capability", "memory"), _joined(gb, "name", "compute_capability", "memory")
+    if ma != mb:
+        changes.append(Change("gpus", ma, mb, "GPU model"))
+    elif _joined(ga, "uuid") != _joined(gb, "uuid"):
+        changes.append(Change("gpu uuids", _joined(ga, "uuid"), _joined(gb, "uuid"), "same models, other cards"))
+    ta, tb = (a.get("cuda") or {}).get("torch") or {}, (b.get("cuda") or {}).get("torch") or {}
+    for key, label in (("cuda", "CUDA runtime (as torch saw it)"), ("cudnn", "cuDNN (as torch saw it)")):
+        if ta.get(key) != tb.get(key):
+            changes.append(Change(label, ta.get(key), tb.get(key)))
     return changes
+
+
+def _joined(gpus: list[dict], *keys: str) -> str | None:
+    """"NVIDIA H200 9.0 143771 MiB; ..." of the GPUs' `keys`, distinct values once; None without GPUs."""
+    values = [" ".join(str(g.get(k)) for k in keys if g.get(k)) for g in gpus]
+    return "; ".join(dict.fromkeys(values)) or None
 
 
 def _base(image: dict) -> str | None:

@@ -17,7 +17,7 @@ from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import sha256_file
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
-                               inputs_hash, lock_inputs, read_lock, stale_reasons, write_lock)
+                               inputs_hash, lock_inputs, read_lock, read_pip_lock, stale_reasons, write_lock)
 from envbuild.spec import Spec
 
 Step = Callable[[str], None]
@@ -87,12 +87,15 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         conda_solver: dict[str, str] = {}
         indexes: list[str] = []
         base_packages: dict[str, str] = {}
+        cuda_facts: dict[str, str] = {}
         if spec.uses_pip:
+            from envbuild import cuda
             from envbuild.resolvers import pip_resolver
-            from envbuild.resolvers.indexes import indexes_for
+            from envbuild.resolvers.indexes import sources_for
 
             from envbuild import teambase
 
+            sources = sources_for(spec)  # refuses a cuda setting without a source before resolving
             mod, note = pip_resolver(spec)
             notes += [note] if note else []
             pins = teambase.base_pins(base, spec.platforms[0])
@@ -103,7 +106,10 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
             info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK,
                                constraints=limits)
             resolver = info.to_dict()
-            indexes = indexes_for(info.name)
+            indexes = sources.public()
+            locked_pins = {p.name.lower(): p.version for p in read_pip_lock(work)}
+            cuda.check_build(spec, locked_pins)
+            cuda_facts = cuda.lock_facts(spec.cuda, locked_pins)
             if pins:
                 from envbuild.wheelhouse import parse_requirements_lock
 
@@ -139,7 +145,7 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
                        lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
                        conda_solver=conda_solver, indexes=indexes, system_packages=system_packages,
-                       base_packages=base_packages, epoch=source_date_epoch())
+                       base_packages=base_packages, epoch=source_date_epoch(), cuda=cuda_facts)
         write_lock(work, lock)
         step("Writing lockfiles")
         for name in names:

@@ -20,6 +20,8 @@ Format version 1:
   "system_packages": {"<name>": "<version>"},               # every .deb system-packages.lock installs
   "base_packages": {"<name>": "<version>"},                 # a team base's pip pins: constraints, not reinstalled
   "epoch": 0                                                # the image's file times are clamped to it
+  "cuda": {"setting": "auto", "torch": "2.15.0", "build": "cu130", "cuda": "13.0", "cudnn": "9.13.0.50",
+           "nccl": "2.28.3", "min_driver": "580"}           # only when torch is locked (envbuild/cuda.py)
 }
 
 The inputs are named for people: "dependency list", "requirements file <path>", "groups",
@@ -79,9 +81,13 @@ class EnvLock:
     base_packages: dict[str, str] = field(default_factory=dict)  # pip pins a team base installs: not installed again
     epoch: int = 0  # every file time in the image is clamped to this (SOURCE_DATE_EPOCH at lock time, else 0)
     version: int = FORMAT_VERSION
+    cuda: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not d["cuda"]:  # absent, not empty: locks without torch keep their lock hash
+            del d["cuda"]
+        return d
 
     def to_text(self) -> str:
         return canonical_json(self.to_dict())
@@ -209,6 +215,8 @@ def lock_inputs(spec: "Spec") -> dict[str, str]:
     inputs["system packages"] = _h(list(spec.system_packages))
     if spec.override_base:
         inputs["override-base"] = _h(sorted(spec.override_base))
+    if spec.cuda != "auto":  # only when set: locks made before the setting existed stay fresh
+        inputs["cuda"] = _h({"cuda": spec.cuda, "source": spec.torch_sources.get(spec.cuda)})
     return inputs
 
 

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -319,28 +318,12 @@ def _memory() -> int | None:
         return None
 
 
-def gpus() -> list[dict[str, Any]]:
-    """[{name, driver, cuda}] from nvidia-smi; [] without NVIDIA GPUs."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
-    try:
-        q = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                           capture_output=True, text=True, timeout=20)
-        head = subprocess.run([smi], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    m = re.search(r"CUDA Version:\s*([0-9.]+)", head)
-    cuda = m.group(1) if m else None
-    out = []
-    for line in q.stdout.splitlines() if q.returncode == 0 else []:
-        name, _, driver = line.rpartition(",")
-        if name:
-            out.append({"name": name.strip(), "driver": driver.strip() or None, "cuda": cuda})
-    return out
+def host_facts(docker_version: str | None, gpus: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """OS, kernel, CPU, memory, Docker; the GPUs (`gpus`: nvidia.gpus(), when the caller has queried them)."""
+    if gpus is None:
+        from envbuild.nvidia import gpus as query
 
-
-def host_facts(docker_version: str | None) -> dict[str, Any]:
+        gpus = query()
     return {
         "os": _os_name(),
         "kernel": platform.release(),
@@ -349,5 +332,5 @@ def host_facts(docker_version: str | None) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memory_bytes": _memory(),
         "docker_version": docker_version,
-        "gpus": gpus(),
+        "gpus": gpus,
     }

@@ -25,7 +25,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   code: {commit, branch, dirty: bool | null (null: git failed, `error` says why), diff_sha256 | null,
          diff_file ("code.diff") | null, remote (credentials stripped) | null, changed_files: [str]}
   data: [{path, sha256, bytes, files}];  dvc: {path: md5} | null
-  host: {os, kernel, machine, cpu, cpus, memory_bytes, docker_version, gpus: [{name, driver, cuda}]}
+  host: {os, kernel, machine, cpu, cpus, memory_bytes, docker_version,
+         gpus: [{index, name, driver, memory, uuid, compute_capability, cuda (newest the driver ships with)}]}
+  cuda: {lock: envbuild.lock's cuda facts, torch: {torch, cuda, cudnn, arch_list} as torch saw them | null}
   env: {NAME: value}  (container environment; secret-looking names redacted as "***")
   params: {name: value};  metrics: {name: number}
   outputs: [{path, sha256, bytes}]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import engine, image, provenance, record as rec, store
+from envbuild import engine, image, nvidia, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
@@ -58,9 +58,6 @@ def current_lock(spec: Spec, relock_if_stale: bool) -> EnvLock:
     if relock_if_stale and staleness(spec, read_lock(spec.root)):
         relock(spec)
     return image.require_fresh_lock(spec, fix="run envbuild lock, or envbuild run --relock")
-
-
-# --- host GPU support ------------------------------------------------------------------------
 
 
 # --- the lock part of the record -------------------------------------------------------------
@@ -312,12 +309,9 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["gpus"] = gpus = choose_gpus(spec, req)
             make_output_dirs(spec)
             docker_version = engine.require_engine()
-            if req.image:
-                lock = read_lock(spec.root)
-                facts = image.inspect_or_pull(req.image, show_pull=True)
-            else:
-                lock = current_lock(spec, req.relock)
-                facts = resolve_image(spec, lock)
+            lock = read_lock(spec.root) if req.image else current_lock(spec, req.relock)
+            found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus)  # before any pull or build
+            facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
             ref = facts.ref
             record["image"] = image_facts(spec.root, facts, lock)
             if lock is not None:
@@ -326,8 +320,10 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded)
             record["data"], _ = provenance.data_checksums(spec.root, spec.data)
             record["dvc"] = provenance.dvc_hashes(spec.root)
-            record["host"] = provenance.host_facts(docker_version)
+            record["host"] = provenance.host_facts(docker_version, found)
+            record["cuda"] = {"lock": lock.cuda if lock else {}, "torch": None}
             env, determinism = container_env(spec, req, seed, run_id)
+            env.update(gpu_env)
             record["env"] = provenance.redact_env({**facts.env, **env})
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
@@ -379,6 +375,8 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code
         record["metrics"] = rec.collect_metrics(run_dir, metrics_json)
         record["params"] = rec.collect_params(run_dir)
         record["determinism"]["settings"] = rec.collect_settings(run_dir)
+        if "cuda" in record:
+            record["cuda"]["torch"] = nvidia.torch_seen(run_dir)
     except OSError as e:  # never lose the record over a vanished output file
         record["reason"] = record["reason"] or f"could not read the run's outputs: {e}"
     rec.write_record(run_dir, record)

@@ -38,6 +38,7 @@ IMAGE_REF = re.compile(rf"^{_HOST}?{_PATH}(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0
 _GPU_ID = r"(?:[0-9]+|GPU-[0-9a-fA-F-]+)"  # an index or a UUID, as nvidia-smi -L prints them
 _GPUS = re.compile(rf"^(all|none|[0-9]+|device={_GPU_ID}(,{_GPU_ID})*)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CUDA = re.compile(r"^(auto|cpu|1[1-9]\.[0-9])$")  # a CUDA major.minor that has a driver floor (envbuild/cuda.py)
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")  # name or name=version
 
 
@@ -66,6 +67,8 @@ class Spec:
     image: str | None = None  # repository `envbuild push` pushes to by default
     tracking: dict[str, str] = field(default_factory=dict)
     override_base: tuple[str, ...] = ()  # packages a team base pins that this project installs its own version of
+    cuda: str = "auto"  # "auto", "cpu" or a CUDA version "12.8": which torch build lock picks
+    torch_sources: dict[str, str] = field(default_factory=dict)  # cuda value -> index URL or find-links dir
 
     @property
     def uses_pip(self) -> bool:
@@ -182,6 +185,22 @@ def _tracking(file: Path, key: str, value: Any) -> dict[str, str]:
     return table
 
 
+def _cuda(file: Path, key: str, value: Any) -> str:
+    v = _str(file, key, value)
+    if not _CUDA.match(v):
+        raise SpecError(file, key, f"invalid value {v!r}", 'use "auto", "cpu" or a CUDA version like "12.8" or "13.0"')
+    return v
+
+
+def _torch_sources(file: Path, key: str, value: Any) -> dict[str, str]:
+    table = _str_table(file, key, value)
+    for k in table:
+        if k == "auto" or not _CUDA.match(k):
+            raise SpecError(file, f"{key}.{k}", "is not a torch build",
+                            'name it like the cuda setting: "cpu" or a CUDA version like "12.8"')
+    return table
+
+
 def _file(file: Path, key: str, value: Any) -> str:
     return _str(file, key, value)
 
@@ -216,6 +235,8 @@ KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "image": (_image_ref, "image"),
     "tracking": (_tracking, "tracking"),
     "override-base": (_str_list, "override_base"),
+    "cuda": (_cuda, "cuda"),
+    "torch-sources": (_torch_sources, "torch_sources"),
 }
 
 
@@ -435,12 +456,19 @@ def load_spec(root: Path | str = ".") -> Spec:
         image=settings.get("image"),
         tracking=settings.get("tracking", {}),
         override_base=tuple(settings.get("override_base", ())),
+        cuda=settings.get("cuda", "auto"),
+        torch_sources=settings.get("torch_sources", {}),
     )
 
 
 def _key_of(attr: str) -> str:
     """The TOML key of a Spec field (system_packages -> system-packages)."""
     return next(k for k, (_, a) in KEYS.items() if a == attr)
+
+
+def key_of(spec: Spec, key: str) -> str:
+    """How a key is written in the spec's own file (tool.envbuild.cuda or cuda), for messages."""
+    return _key_in(spec.source, key)
 
 
 def _key_in(source: Path, key: str) -> str:

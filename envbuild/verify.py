@@ -49,6 +49,14 @@ def check_image(spec: Any, lock: Any) -> Check:
     return Check("image", True, f"{ref} built from lock {lock.lock_hash[:12]}")
 
 
+def check_driver(cuda_facts: dict[str, str]) -> Check:
+    """This host's NVIDIA driver runs the locked torch build (or there is no driver: it runs on the CPU)."""
+    from envbuild.nvidia import driver_status
+
+    ok, detail, fix = driver_status(cuda_facts)
+    return Check("nvidia driver", ok, f"{detail}; {fix}" if fix else detail)
+
+
 def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str], None] = lambda m: None,
            quiet: bool = False) -> list[Check]:
     """Every check, in order; the image check needs a lock, the reproduction a good image."""
@@ -58,6 +66,8 @@ def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str],
     lock_check, spec, lock = check_lock(root)
     checks = [lock_check]
     checks.append(check_image(spec, lock) if lock is not None else Check("image", False, "no lock to name an image"))
+    if lock is not None and lock.cuda.get("min_driver"):
+        checks.append(check_driver(lock.cuda))
     if reproduce_run:
         try:
             r = reproduce(root, reproduce_run, tol, quiet=quiet, say=say)

@@ -10,6 +10,10 @@ hashes, and kept in a user cache addressed by sha256:
 
 so a second project with the same pins downloads nothing, and a changed pin downloads only
 itself. Every cached file is re-hashed before it goes into a build: a changed byte is refused.
+
+The download obeys the lock, not the host's pip configuration: pip gets the same sources the lock
+step used (resolvers/indexes.py `Sources`: index URLs, find-links, credentials) and no constraint
+file, requirement file, upgrade or binary-selection setting from the host.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from envbuild import artifacts
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
 from envbuild.lockfile import read_text, requirement_lines
+from envbuild.resolvers.indexes import Sources
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
@@ -157,12 +162,21 @@ def _cached(target: Target, pin: Pin) -> Wheel | None:
     return Wheel(pin, sha, path)
 
 
-def ensure(requirements_lock: Path, target: Target, *, progress=None) -> Wheelhouse:
+def project_sources(root: Path) -> Sources:
+    """The sources the project was locked from: its spec's, or pip's configuration without a spec."""
+    from envbuild.resolvers.indexes import pip_sources, sources_for
+    from envbuild.spec import find_config, load_spec
+
+    return sources_for(load_spec(root)) if find_config(root) else pip_sources()
+
+
+def ensure(requirements_lock: Path, target: Target, *, progress=None, sources: Sources | None = None) -> Wheelhouse:
     """Every locked artifact for `target`, verified, in the cache; downloads only what is missing."""
-    return ensure_pins(parse_requirements_lock(requirements_lock, target), target, progress=progress)
+    pins = parse_requirements_lock(requirements_lock, target)
+    return ensure_pins(pins, target, progress=progress, sources=sources or project_sources(requirements_lock.parent))
 
 
-def ensure_pins(pins: list[Pin], target: Target, *, progress=None) -> Wheelhouse:
+def ensure_pins(pins: list[Pin], target: Target, *, progress=None, sources: Sources | None = None) -> Wheelhouse:
     """`ensure` for pins from any lock (requirements.lock, conda-lock.yml's pip entries)."""
     house = Wheelhouse([])
     missing = []
@@ -176,7 +190,11 @@ def ensure_pins(pins: list[Pin], target: Target, *, progress=None) -> Wheelhouse
     if missing:
         if progress:
             progress(f"downloading {len(missing)} of {len(pins)} locked wheels for {target.describe()}")
-        house.wheels.extend(_download(missing, target))
+        if sources is None:
+            from envbuild.resolvers.indexes import pip_sources
+
+            sources = pip_sources()
+        house.wheels.extend(_download(missing, target, sources))
         house.downloaded = [str(p) for p in missing]
     for wheel in house.wheels:  # cached ones too: refuse before anything is built
         verify(wheel)
@@ -199,16 +217,19 @@ def pip_download_args(target: Target, dest: Path, requirements: Path) -> list[st
     return args
 
 
-def _download(pins: list[Pin], target: Target) -> list[Wheel]:
+def _download(pins: list[Pin], target: Target, sources: Sources) -> list[Wheel]:
     wheels_dir().mkdir(parents=True, exist_ok=True)
     # Same filesystem as the cache, so finished files move in with a rename.
     with tempfile.TemporaryDirectory(prefix="download-", dir=wheels_dir()) as tmp:
         reqs = Path(tmp) / "requirements.txt"
         reqs.write_text("".join(map(requirement_line, pins)))
         dest = Path(tmp) / "dl"
-        proc = subprocess.run(pip_download_args(target, dest, reqs), capture_output=True, text=True)
+        from envbuild.resolvers import overlay_env
+
+        proc = subprocess.run(pip_download_args(target, dest, reqs), capture_output=True, text=True,
+                              env=overlay_env(sources.pip_env()))
         if proc.returncode != 0:
-            raise _download_error(proc.stdout + proc.stderr, target)
+            raise _download_error(proc.stdout + proc.stderr, target, pins)
         by_name = {p.name: p for p in pins}
         wheels = []
         for f in sorted(dest.iterdir()):
@@ -229,7 +250,7 @@ def _download(pins: list[Pin], target: Target) -> list[Wheel]:
         return wheels
 
 
-def _download_error(output: str, target: Target) -> EnvbuildError:
+def _download_error(output: str, target: Target, pins: list[Pin]) -> EnvbuildError:
     m = re.search(r"(?:No matching distribution found for|satisfies the requirement) ([^\s(]+)", output)
     if m:
         return EnvbuildError(
@@ -241,7 +262,26 @@ def _download_error(output: str, target: Target) -> EnvbuildError:
         return EnvbuildError(
             f"{name.group(1) if name else 'a locked artifact'}: downloaded sha256 is {m.group(2)} but "
             f"requirements.lock expects {m.group(1)}; the index served a substituted file", EXIT_FAILURE)
-    return EnvbuildError(f"pip download failed: {last_line(output, 'no output')}", EXIT_FAILURE)
+    return EnvbuildError(f"pip download failed{_wanted(output, pins)}: {last_line(output, 'no output')}", EXIT_FAILURE)
+
+
+def _wanted(output: str, pins: list[Pin]) -> str:
+    """" for torch==2.15.0 (torch-2.15.0-...whl)": the pin pip was fetching when it failed, and its file.
+
+    pip says "Collecting NAME==VERSION" before each package and "Downloading FILE" (or the URL) before
+    its bytes; the last of each is the one that failed."""
+    collecting = re.findall(r"^Collecting (\S+?)==(\S+)", output, re.M)
+    files = re.findall(r"^\s*(?:Downloading|Processing|File was already downloaded) (\S+)", output, re.M)
+    if not collecting:
+        return f" for {', '.join(map(str, pins))}" if len(pins) <= 3 else ""
+    name, version = collecting[-1]
+    pin = next((p for p in pins if p.name == canonical(name)), None)
+    wanted = f" for {pin or f'{name}=={version}'}"
+    if files and canonical(files[-1].rsplit("/", 1)[-1].split("-", 1)[0]) == canonical(name):
+        wanted += f" ({files[-1].rsplit('/', 1)[-1]})"
+    elif pin:
+        wanted += f" (a file with sha256 {' or '.join(sorted(pin.hashes))})"
+    return wanted
 
 
 def link_into(house: Wheelhouse, dest: Path) -> None:

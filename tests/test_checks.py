@@ -38,22 +38,25 @@ def test_docker_missing_reachable_and_down(host) -> None:
     assert c.ok and c.detail == "engine 20.10.24, CLI 28.2.2, reachable"
 
 
-def test_gpus_parsed_from_nvidia_smi(host) -> None:
-    assert checks.gpus() == []
-    c = checks.check_gpus()
+def test_gpus_from_one_nvidia_smi_query(tmp_path: Path, monkeypatch) -> None:
+    from envbuild import nvidia
+    from tests.helpers.nvidia import H200, fake_nvidia
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert nvidia.gpus() == []
+    c = checks.check_gpus([])
     assert c.status == "warn" and not c.required and "nvidia-smi not found" in c.detail
-    # the first line is what an H200 host's nvidia-smi printed for this query
-    host.tool("nvidia-smi", (0, "0, NVIDIA H200, 580.159.04, 143771 MiB, GPU-07a466ee-866c-ad45-6157-a8affb1feafe\n"
-                                "1, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-def"),
-              arg="--query-gpu=index,name,driver_version,memory.total,uuid")
-    assert checks.gpus()[1] == {"index": "1", "name": "NVIDIA H100 80GB HBM3", "driver": "550.54.15",
-                                "memory": "81559 MiB", "uuid": "GPU-def"}
-    c = checks.check_gpus()
+    fake_nvidia(tmp_path / "bin", H200, "1, NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, GPU-def, 9.0", toolkit=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    found = nvidia.gpus()
+    assert found[1] == {"index": "1", "name": "NVIDIA H100 80GB HBM3", "driver": "550.54.15", "memory": "81559 MiB",
+                        "uuid": "GPU-def", "compute_capability": "9.0", "cuda": "12.4"}
+    c = checks.check_gpus(found)
     assert c.status == "warn" and "nvidia-container-toolkit missing" in c.detail
-    host.tool("nvidia-ctk")
-    c = checks.check_gpus()
-    assert c.ok and c.detail.startswith("2 (0: NVIDIA H200 143771 MiB; 1: NVIDIA H100") and "driver 580" in c.detail
-    assert checks.gpus()[0]["uuid"] == "GPU-07a466ee-866c-ad45-6157-a8affb1feafe"
+    fake_nvidia(tmp_path / "bin", H200)
+    c = checks.check_gpus(found)
+    assert c.ok and c.detail.startswith("2 (0: NVIDIA H200 143771 MiB (sm 9.0); 1: NVIDIA H100") and "driver 580" in c.detail
+    assert found[0]["uuid"] == "GPU-07a466ee-866c-ad45-6157-a8affb1feafe"
 
 
 def test_tools(host) -> None:

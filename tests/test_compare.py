@@ -80,8 +80,25 @@ def test_command_and_params_and_env():
 
 def test_hardware():
     b = variant(A, "b")
-    b["host"]["gpus"] = [{"name": "H100", "driver": "550", "cuda": "12.4"}]
+    b["host"]["kernel"] = "6.1.0-99-amd64"
     assert diff_records(A, b).causes == ["hardware"]
+
+
+def test_driver_and_gpu_changes_are_environment_causes():
+    h200 = {"index": "0", "name": "NVIDIA H200", "driver": "580.65.06", "memory": "143771 MiB", "uuid": "GPU-a",
+            "compute_capability": "9.0", "cuda": "13.0"}
+    a, b = variant(A, "a"), variant(A, "b")
+    a["host"]["gpus"], b["host"]["gpus"] = [h200], [{**h200, "driver": "575.57.08", "cuda": "12.9"}]
+    a["cuda"] = {"torch": {"cuda": "13.0", "cudnn": 91300}}
+    b["cuda"] = {"torch": {"cuda": "13.0", "cudnn": 91002}}
+    d = diff_records(a, b)
+    assert d.causes == ["environment"]
+    changes = {c.what: (c.a, c.b) for c in d.section("environment").changes}
+    assert changes["nvidia driver"] == ("580.65.06", "575.57.08")
+    assert changes["cuDNN (as torch saw it)"] == (91300, 91002) and "gpus" not in changes
+    b["host"]["gpus"] = [{**h200, "name": "NVIDIA H100 80GB HBM3", "memory": "81559 MiB", "uuid": "GPU-b"}]
+    changes = {c.what: (c.a, c.b) for c in diff_records(a, b).section("environment").changes}
+    assert changes["gpus"] == ("NVIDIA H200 9.0 143771 MiB", "NVIDIA H100 80GB HBM3 9.0 81559 MiB")
 
 
 def test_code_commit_change_lists_files_from_git(tmp_path: Path):

@@ -147,3 +147,36 @@ def test_dataloader_defaults_and_user_choices_kept(tmp_path: Path) -> None:
         print(type(init).__name__, init.user_fn is mine, type(gen).__name__)
     """)
     assert out.split() == ["True", "42", "_ChainedInit", "True", "G"]
+
+
+def _gpu_run(tmp: Path, arch_flags: str, capabilities: str) -> subprocess.CompletedProcess:
+    """`import torch` then user code, in a fresh interpreter, on a stand-in GPU run."""
+    lib = _fakes(tmp, new_api=True)
+    init = lib / "torch" / "__init__.py"
+    init.write_text(init.read_text() + f"__version__ = '2.15.0+cu130'\n_C = types.SimpleNamespace("
+                                       f"_cuda_getArchFlags=lambda: {arch_flags!r})\n"
+                                       "version = types.SimpleNamespace(cuda='13.0')\n")
+    (tmp / "run").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVBUILD_")}
+    env.update(PYTHONPATH=f"{SITE}{os.pathsep}{lib}", ENVBUILD_RUN_DIR=str(tmp / "run"), ENVBUILD_SEED="1",
+               ENVBUILD_GPU_CAPABILITIES=capabilities)
+    prog = "import envbuild_hook\nimport torch\nprint('user code ran')\n"
+    return subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_gpu_the_torch_build_has_no_code_for_stops_before_user_code(tmp_path: Path) -> None:
+    proc = _gpu_run(tmp_path, "sm_75 sm_80 sm_90 sm_100 sm_120", "9.0,6.0")
+    assert proc.returncode == 1 and "user code ran" not in proc.stdout
+    assert "envbuild: torch 2.15.0+cu130: this torch build has GPU code for sm_75 sm_80 sm_90 sm_100 sm_120 only; " \
+           "GPU 1 has compute capability 6.0 (sm_60)" in proc.stderr
+    assert "Lock a torch build that supports it" in proc.stderr
+    seen = json.loads((tmp_path / "run" / "cuda.json").read_text())
+    assert seen["torch"] == "2.15.0+cu130" and seen["cuda"] == "13.0" and "sm_90" in seen["arch_list"]
+
+
+@pytest.mark.parametrize("flags, caps", [("sm_80 sm_90", "8.6,9.0"),  # same major, newer minor: the sm_80 cubin runs
+                                         ("sm_80 compute_80", "12.0"),  # PTX is compiled by the driver for newer GPUs
+                                         ("", "6.0")])  # a CPU build: nothing to check
+def test_gpus_the_build_runs_on_pass(tmp_path: Path, flags: str, caps: str) -> None:
+    proc = _gpu_run(tmp_path, flags, caps)
+    assert proc.returncode == 0 and "user code ran" in proc.stdout, proc.stderr

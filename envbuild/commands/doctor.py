@@ -11,7 +11,10 @@ def doctor(
     project: Path = typer.Option(Path("."), "--project", "-C", help="The project whose base registry to check."),
     json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout (for scripts)."),
 ) -> None:
-    """Check the host: Docker engine, the base image's registry, NVIDIA GPUs, disk, git, debootstrap, Python.
+    """Check the host: Docker engine, the base image's registry, NVIDIA GPUs and driver, disk, git, debootstrap, Python.
+
+    In a project whose lock has a CUDA torch build, the NVIDIA driver must be new enough for it
+    (a failed check when it is older; no driver at all is fine: the build runs on the CPU).
 
     In a project, the registry checked is the one of its configured base; elsewhere, 127.0.0.1:5000.
 
@@ -22,13 +25,17 @@ def doctor(
     from envbuild.output import console, print_json
     from envbuild.spec import DEFAULT_BASE, find_config, load_spec
 
-    base, why, extra = DEFAULT_BASE, "default base", []
+    from envbuild.lockfile import read_lock
+
+    base, why, extra, cuda_facts = DEFAULT_BASE, "default base", [], {}
     if find_config(project.resolve()):
         try:
             base, why = load_spec(project).base, "the project's base"
+            lock = read_lock(project.resolve())
+            cuda_facts = lock.cuda if lock else {}
         except EnvbuildError as e:
             extra.append(Check("project spec", False, False, str(e), "fix it (envbuild config shows the error)"))
-    checks = run_checks(base, why) + extra
+    checks = run_checks(base, why, cuda_facts) + extra
     ok = all(c.ok or not c.required for c in checks)
     if json_out:
         print_json({"ok": ok, "checks": [c.as_dict() for c in checks]})

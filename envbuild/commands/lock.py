@@ -65,8 +65,12 @@ def lock(
 
     from envbuild.locker import lock_project
 
+    from envbuild.cuda import summary
+
     if json_out:
         outcome = lock_project(spec, upgrade, tuple(upgrade_package or ()))
+        if outcome.locked and summary(outcome.lock.cuda):
+            info(summary(outcome.lock.cuda), markup=False)  # stdout holds only the JSON
         print_json(outcome.to_dict())
         return
     spinner = []  # started on the first resolution step only: the no-op path stays quick
@@ -94,5 +98,7 @@ def lock(
     if lk.system_packages:
         lines.append(f"  {'system packages':<20} " + ", ".join(f"{n}={v}" for n, v in sorted(lk.system_packages.items())))
     lines.append(f"  {'envbuild.lock':<20} lock hash {lk.lock_hash[:12]}")
+    if summary(lk.cuda):
+        lines.append(summary(lk.cuda))
     for line in lines:
         console.print(line, soft_wrap=True, markup=False)

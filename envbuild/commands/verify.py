@@ -20,7 +20,8 @@ def verify(
 
     1. the lock is fresh (the spec has not changed since envbuild lock; nothing is resolved);
     2. the image named by the lock hash is present and labelled with that lock hash;
-    3. with --reproduce RUN, that run reproduces within tolerance (see envbuild reproduce).
+    3. with a CUDA torch build locked: this host's NVIDIA driver is new enough for it (no driver passes);
+    4. with --reproduce RUN, that run reproduces within tolerance (see envbuild reproduce).
 
     Exit 0 when every check passes, 1 when any fails.
 

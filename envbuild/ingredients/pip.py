@@ -19,7 +19,7 @@ from envbuild.ingredients import BIG, BuildContext
 from envbuild.lockfile import REQUIREMENTS_LOCK, EnvLock
 from envbuild.oci import layer
 from envbuild.oci.layer import Layer
-from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure_pins, parse_requirements_lock
+from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure_pins, parse_requirements_lock, project_sources
 
 CHUNK = 200  # .py files per compiling process: fixed, so the output never depends on the core count
 COMPILE = r"""
@@ -109,7 +109,8 @@ class Pip:
         target = Target(ctx.platform, ctx.lock.python)
         pins = parse_requirements_lock(ctx.spec.root / REQUIREMENTS_LOCK, target)
         shared = ctx.lock.base_packages
-        house = ensure_pins([p for p in pins if shared.get(p.name) != p.version], target, progress=ctx.say)
+        house = ensure_pins([p for p in pins if shared.get(p.name) != p.version], target, progress=ctx.say,
+                            sources=project_sources(ctx.spec.root))
         ctx.say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache"
                 + (f", {len(shared)} in the team base" if shared else ""))
         ctx.downloaded += house.downloaded

@@ -92,8 +92,13 @@ def tool(name: str) -> str:
     return found
 
 
-def run_tool(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+def overlay_env(env: dict[str, str | None] | None) -> dict[str, str]:
+    """os.environ with `env` laid over it; a None value removes that variable."""
+    return {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
+
+
+def run_tool(args: list[str], cwd: Path, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=overlay_env(env))
 
 
 def tool_version(args: list[str], dist: str | None = None) -> str:
@@ -179,7 +184,7 @@ def leaks(text: str) -> list[str]:
 
 def compile_requirements(spec: Any, out_path: Path, command: list[str], upgrade: bool,
                          upgrade_packages: Sequence[str], previous: Path | None,
-                         explain: Callable[[str], ResolutionError], env: dict[str, str] | None = None,
+                         explain: Callable[[str], ResolutionError], env: dict[str, str | None] | None = None,
                          constraints: Path | None = None) -> None:
     """Run a pip-compile-like `command` (it gets `-o OUT [--upgrade] [--upgrade-package N]... FILES`).
 

@@ -1,15 +1,19 @@
 """The package indexes a resolver used, fit for envbuild.lock: no credential, no machine path.
 
 pip-tools reads pip's configuration (files and PIP_* variables: `pip config list`); uv reads
-its own UV_* variables. Local indexes (file:// URLs, directories) are recorded as "local", never
+its own UV_* variables. `Sources` is what both `envbuild lock` and the wheelhouse's `pip download`
+are given, so the two always see the same indexes and find-links. Local indexes (file:// URLs, directories) are recorded as "local", never
 by path, because another machine cannot reach them anyway.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 PYPI = "https://pypi.org/simple"
@@ -49,10 +53,6 @@ def pip_index_urls() -> list[str]:
     return [u for u in [cfg.get("index-url") or PYPI, *cfg.get("extra-index-url", "").split()] if u]
 
 
-def pip_indexes() -> list[str]:
-    return _unique(public_url(u) for u in pip_index_urls())
-
-
 def unreachable(urls: list[str], timeout: float = 5) -> list[str]:
     """The remote indexes among `urls` that do not answer at all (any HTTP answer counts as up)."""
     import urllib.error
@@ -72,16 +72,95 @@ def unreachable(urls: list[str], timeout: float = 5) -> list[str]:
 
 
 def uv_indexes() -> list[str]:
-    env = os.environ
-    default = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL") or PYPI
-    extra = (env.get("UV_INDEX", "") + " " + env.get("UV_EXTRA_INDEX_URL", "")).split()
-    # UV_INDEX entries may be "name=url"
-    return _unique(public_url(u.split("=", 1)[-1] if "=" in u.split("://")[0] else u) for u in [*extra, default])
-
-
-def indexes_for(resolver: str) -> list[str]:
-    return uv_indexes() if resolver == "uv" else pip_indexes()
+    return uv_sources().public()
 
 
 def _unique(items) -> list[str]:  # type: ignore[no-untyped-def]
     return list(dict.fromkeys(items))
+
+
+# --- the sources lock and fetch share ------------------------------------------------------
+#
+# The host's pip configuration holds more than sources: constraint and requirement files,
+# upgrade and binary-selection settings. `pip download` obeyed a constraint that the lock had not
+# seen (ResolutionImpossible, no package named), so pip runs with none of it: PIP_CONFIG_FILE is
+# os.devnull (pip then reads no config file), no PIP_* variable is inherited, and only where
+# packages come from and how to reach them is passed back.
+
+SOURCE_KEYS = ("index-url", "extra-index-url", "find-links", "no-index")
+TRANSPORT_KEYS = ("cert", "client-cert", "trusted-host", "proxy", "timeout", "default-timeout", "retries",
+                  "keyring-provider", "disable-pip-version-check")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where packages come from: index URLs (credentials kept: never record these), find-links."""
+
+    index_url: str | None = None  # None: the resolver's default (the public index)
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    transport: tuple[tuple[str, str], ...] = ()  # pip settings: cert, proxy, timeout ...
+
+    def plus(self, index_urls: Sequence[str] = (), find_links: Sequence[str] = ()) -> "Sources":
+        return replace(self, extra_index_urls=(*self.extra_index_urls, *index_urls),
+                       find_links=(*self.find_links, *find_links))
+
+    def public(self) -> list[str]:
+        """For envbuild.lock: no credential, local ones as "local"."""
+        urls = [] if self.no_index else [self.index_url or PYPI]
+        return _unique(public_url(u) for u in [*urls, *self.extra_index_urls, *self.find_links])
+
+    def pip_env(self) -> dict[str, str | None]:
+        """Overlay for a pip / pip-compile process: these sources and nothing else from the host."""
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        for key, value in self.transport:
+            env["PIP_" + key.upper().replace("-", "_")] = value
+        return {**env, **self._vars("PIP_", " ")}
+
+    def uv_env(self) -> dict[str, str | None]:
+        """Overlay for uv (which reads no pip configuration)."""
+        return {**{k: None for k in UV_SOURCE_VARS}, **self._vars("UV_", ",")}
+
+    def _vars(self, prefix: str, links_sep: str) -> dict[str, str | None]:
+        """The source variables pip and uv share the names of (PIP_INDEX_URL, UV_INDEX_URL ...)."""
+        values = {"INDEX_URL": self.index_url, "EXTRA_INDEX_URL": " ".join(self.extra_index_urls),
+                  "FIND_LINKS": links_sep.join(self.find_links), "NO_INDEX": "1" if self.no_index else ""}
+        return {prefix + k: v for k, v in values.items() if v}
+
+
+UV_SOURCE_VARS = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX")
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def pip_sources() -> Sources:
+    """The sources and transport settings of pip's configuration (files, then PIP_* variables)."""
+    cfg = _pip_config()
+    return Sources(cfg.get("index-url") or None, tuple(cfg.get("extra-index-url", "").split()),
+                   tuple(cfg.get("find-links", "").split()), _truthy(cfg.get("no-index", "")),
+                   tuple((k, cfg[k]) for k in TRANSPORT_KEYS if k in cfg))
+
+
+def uv_sources() -> Sources:
+    """The sources uv reads from its UV_* variables."""
+    env = os.environ
+    extra = [u.split("=", 1)[-1] if "=" in u.split("://")[0] else u for u in env.get("UV_INDEX", "").split()]
+    return Sources(env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL") or None,
+                   (*extra, *env.get("UV_EXTRA_INDEX_URL", "").split()),
+                   tuple(f for f in re.split(r"[,\s]+", env.get("UV_FIND_LINKS", "")) if f),
+                   _truthy(env.get("UV_NO_INDEX", "")))
+
+
+def sources_for(spec: Any) -> Sources:
+    """The one source list both `envbuild lock` and the wheelhouse use for a spec: the configuration
+    of the resolver that locks it (pip's, or uv's UV_* variables), plus the spec's torch source."""
+    from envbuild.cuda import torch_source
+    from envbuild.resolvers import pip_resolver_name
+
+    base = uv_sources() if pip_resolver_name(spec)[0] == "uv" else pip_sources()
+    index, links = torch_source(spec)
+    return base.plus(index, links)

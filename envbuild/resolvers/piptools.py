@@ -1,7 +1,8 @@
 """pip-tools (the default): `pip-compile --generate-hashes` into requirements.lock.
 
-pip-compile resolves for the interpreter it runs on and reads pip's own configuration
-(indexes, find-links, constraints), so what it sees is what `pip install` on this host sees.
+pip-compile resolves for the interpreter it runs on. It is given the sources of pip's
+configuration (indexes, find-links, credentials) and the spec's torch source, and nothing else
+from it (no constraint file): the same sources the wheelhouse's `pip download` gets.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def _explain(tool_name: str, output: str) -> ResolutionError:
 def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
             previous: Path | None = None, constraints: Path | None = None) -> ResolverInfo:
     """Compile the spec's dependencies into out_path; previous pins are kept unless upgraded."""
+    from envbuild.resolvers.indexes import sources_for
+
     # pip-compile takes the header's command line from the environment only
+    env = {**sources_for(spec).pip_env(), "CUSTOM_COMPILE_COMMAND": HEADER_COMMAND}
     compile_requirements(spec, out_path, [tool("pip-compile"), *FLAGS], upgrade, upgrade_packages, previous,
-                         lambda output: _explain("pip-compile", output), env={"CUSTOM_COMPILE_COMMAND": HEADER_COMMAND},
-                         constraints=constraints)
+                         lambda output: _explain("pip-compile", output), env=env, constraints=constraints)
     return ResolverInfo(NAME, version())

@@ -39,10 +39,13 @@ def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: 
 
     uv strips extras and leaves index URLs and find-links out unless told otherwise.
     """
+    from envbuild.resolvers.indexes import sources_for
+
     command = [tool("uv"), "pip", "compile", "--generate-hashes", "--quiet", *target_args(spec.python, spec.platforms),
                "--custom-compile-command", HEADER_COMMAND, *extra_args]
     compile_requirements(spec, out_path, command, upgrade, upgrade_packages, previous,
-                         lambda output: failure("uv pip compile", output), constraints=constraints)
+                         lambda output: failure("uv pip compile", output), env=sources_for(spec).uv_env(),
+                         constraints=constraints)
     return ResolverInfo(NAME, version())
 
 

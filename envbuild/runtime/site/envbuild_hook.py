@@ -7,6 +7,13 @@ Every setting applied is appended as one JSON line to $ENVBUILD_RUN_DIR/determin
 run record can list what was really done.
 
 The `apply_*` functions are public so scripts/gpu_determinism.py tests exactly this code.
+
+On a GPU run (`envbuild run` sets ENVBUILD_GPU_CAPABILITIES, one compute capability per GPU, from
+the host's nvidia-smi), importing torch also checks that the build has code for every GPU: a build
+without it would fail at the first kernel ("no kernel image is available"), so the program stops
+there with the fix instead. What torch sees (its CUDA runtime, cuDNN, architectures) goes into
+$ENVBUILD_RUN_DIR/cuda.json for the run record. None of this initializes CUDA: a forked worker
+can still use the GPU.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from types import ModuleType
 from typing import Any, Callable, List, Optional
 
 SETTINGS_FILE = "determinism.jsonl"
+CUDA_FILE = "cuda.json"
+CAPABILITIES_ENV = "ENVBUILD_GPU_CAPABILITIES"
 
 
 def _record(settings: List[str]) -> None:
@@ -126,6 +135,62 @@ def patch_dataloader(torch: ModuleType, seed: int) -> List[str]:
             f"torch.utils.data.DataLoader: generator=torch.Generator().manual_seed({seed})"]
 
 
+# --- the GPU check -----------------------------------------------------------------------
+
+
+def _arch(name: str) -> Optional[tuple]:
+    """"sm_90" / "sm_100a" / "compute_120" -> (9, 0) / (10, 0) / (12, 0)."""
+    digits = "".join(c for c in name.split("_", 1)[-1] if c.isdigit())
+    return (int(digits[:-1]), int(digits[-1])) if len(digits) >= 2 else None
+
+
+def gpu_arch_problem(arch_list: List[str], capabilities: List[str]) -> Optional[str]:
+    """Why a build with `arch_list` (torch.cuda.get_arch_list()) cannot run on GPUs of these compute
+    capabilities ("8.6"), or None. A cubin runs on its own major at an equal or higher minor; PTX
+    (compute_XY) is compiled by the driver for any GPU at least that new."""
+    sms = [a for a in (_arch(x) for x in arch_list if x.startswith("sm_")) if a]
+    ptx = [a for a in (_arch(x) for x in arch_list if x.startswith("compute_")) if a]
+    if not sms and not ptx:
+        return None  # a CPU build: nothing runs on the GPU anyway
+    for index, cap in enumerate(capabilities):
+        try:
+            major, minor = (int(p) for p in cap.split("."))
+        except ValueError:
+            continue
+        if any(m == major and n <= minor for m, n in sms) or any((m, n) <= (major, minor) for m, n in ptx):
+            continue
+        return (f"this torch build has GPU code for {' '.join(arch_list)} only; GPU {index} has compute capability "
+                f"{cap} (sm_{major}{minor}) and would fail at its first kernel. Lock a torch build that supports it "
+                f"(the cuda setting in the project's spec and its torch source), or run on another GPU")
+    return None
+
+
+def check_torch_gpu(torch: ModuleType) -> List[str]:
+    """On a GPU run: stop before the user's code when the build cannot run on these GPUs; record
+    what torch sees. Reads compile-time facts only (no CUDA initialization)."""
+    caps = [c for c in os.environ.get(CAPABILITIES_ENV, "").split(",") if c]
+    flags = getattr(getattr(torch, "_C", None), "_cuda_getArchFlags", None)
+    arch_list = (flags() or "").split() if callable(flags) else []
+    seen = {"torch": getattr(torch, "__version__", None),
+            "cuda": getattr(getattr(torch, "version", None), "cuda", None), "arch_list": arch_list}
+    if caps:
+        try:
+            seen["cudnn"] = torch.backends.cudnn.version()
+        except Exception:
+            seen["cudnn"] = None
+    run_dir = os.environ.get("ENVBUILD_RUN_DIR")
+    if run_dir:
+        try:
+            with open(os.path.join(run_dir, CUDA_FILE), "w") as f:
+                json.dump(seen, f)
+        except OSError:
+            pass
+    problem = gpu_arch_problem(arch_list, caps)
+    if problem:
+        raise SystemExit(f"envbuild: torch {seen['torch']}: {problem}")
+    return []
+
+
 # --- the import hook -------------------------------------------------------------------
 
 
@@ -193,7 +258,7 @@ def install(seed: int, deterministic: bool) -> None:
 
     callbacks = {
         "numpy": _guard("numpy", lambda np: apply_numpy(np, seed)),
-        "torch": _guard("torch", lambda torch: apply_torch(torch, seed, deterministic)),
+        "torch": _guard("torch", lambda torch: check_torch_gpu(torch) + apply_torch(torch, seed, deterministic)),
         # torch imports torch.utils.data while it loads; hooked on its own so the order never matters
         "torch.utils.data": _guard("DataLoader", lambda data: patch_dataloader(sys.modules["torch"], seed)),
     }

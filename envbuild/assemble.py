@@ -16,13 +16,12 @@ the engine to export anything.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from envbuild import __version__
+from envbuild import __version__, platforms
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json, cache_dir
 from envbuild.ingredients import BuildContext, all_ingredients
@@ -40,8 +39,6 @@ USER = "1000:1000"  # the image's default user; `envbuild run` passes the caller
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DETERMINISM_ENV = {"PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0"}
 ANNOTATION_COMPRESSOR = "dev.envbuild.compressor"
-GOARCH = {"linux/amd64": ("amd64", None), "linux/arm64": ("arm64", "v8")}
-HOST_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
 
 
 @dataclass
@@ -135,7 +132,7 @@ def fetch_base(base: Base, platform: str, store: Store) -> BaseImage:
         atomic_write_bytes(cached, body)
     config_digest = doc["config"]["digest"]
     config = fetch_json(ref, config_digest, store)
-    arch, _ = GOARCH.get(platform, (None, None))
+    arch = platforms.get(platform).goarch
     if config.get("architecture") != arch:
         raise EnvbuildError(f"base {base.pinned} is a {config.get('os')}/{config.get('architecture')} image, "
                             f"not {platform}; bootstrap or choose a {platform} base and run envbuild lock")
@@ -229,7 +226,7 @@ def image_config(base: BaseImage, ctx: BuildContext, labels: dict[str, str], own
 
 
 def engine_platform() -> str | None:
-    return HOST_PLATFORM.get(os.uname().machine)
+    return platforms.host()
 
 
 def choose_platform(lock: EnvLock, wanted: str | None) -> str:
@@ -239,8 +236,8 @@ def choose_platform(lock: EnvLock, wanted: str | None) -> str:
             return lock.platforms[0]  # the lock's only platform: a cross-platform build
         raise EnvbuildError(f"envbuild.lock is for {', '.join(lock.platforms)}, not {platform}; add \"{platform}\" "
                             "to platforms and run envbuild lock")
-    if platform not in GOARCH:
-        raise EnvbuildError(f"platform {platform}: envbuild builds {', '.join(GOARCH)}")
+    if platform not in platforms.BY_NAME:
+        raise EnvbuildError(f"platform {platform}: envbuild builds {', '.join(platforms.NAMES)}")
     return platform
 
 

@@ -61,7 +61,10 @@ def host_arch() -> str:
         return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+        from envbuild import platforms
+
+        name = platforms.host()
+        return platforms.get(name).deb if name else os.uname().machine
 
 
 def rootfs_key(suite: str, pkgs: tuple[str, ...], mirror: str, arch: str) -> str:
@@ -155,13 +158,15 @@ def rootfs_tarball(suite: str, pkgs: tuple[str, ...], mirror: str, step: Report,
     return tarball, False
 
 
-DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
-QEMU = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
 
 
 def require_emulation(arch: str) -> None:
     """A foreign architecture's programs must run here (binfmt_misc + qemu-user-static), or say how."""
-    handler = Path("/proc/sys/fs/binfmt_misc") / QEMU.get(arch, f"qemu-{arch}")
+    from envbuild import platforms
+
+    plat = platforms.by_deb(arch)
+    qemu = plat.qemu if plat else f"qemu-{arch}"
+    handler = Path("/proc/sys/fs/binfmt_misc") / qemu
     try:
         enabled = handler.read_text().startswith("enabled")
     except OSError:
@@ -169,15 +174,16 @@ def require_emulation(arch: str) -> None:
     if not enabled:
         raise EnvbuildError(f"a {arch} base needs {arch} programs to run on this {host_arch()} machine, and no "
                             f"emulation is enabled ({handler}); install it (Debian, as root: apt-get install "
-                            f"qemu-user-static binfmt-support; update-binfmts --enable {QEMU.get(arch, arch)}) "
+                            f"qemu-user-static binfmt-support; update-binfmts --enable {qemu}) "
                             "and run again")
 
 
 def platform_arch(platform: str) -> str:
-    arch = DEB_ARCH.get(platform)
-    if arch is None:
-        raise EnvbuildError(f"--platform {platform}: envbuild bootstraps {', '.join(DEB_ARCH)}")
-    return arch
+    from envbuild import platforms
+
+    if platform not in platforms.BY_NAME:
+        raise EnvbuildError(f"--platform {platform}: envbuild bootstraps {', '.join(platforms.NAMES)}")
+    return platforms.get(platform).deb
 
 
 def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iterable[str] = (),

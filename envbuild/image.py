@@ -237,7 +237,9 @@ class BuildResult:
 
 
 def _machine() -> str | None:
-    return {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}.get(os.uname().machine)
+    from envbuild import platforms
+
+    return platforms.host()
 
 
 def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool = False,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from envbuild.spec import Spec
 
+from envbuild import platforms
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
 
@@ -107,7 +108,8 @@ class EnvLock:
 
 _LOCK_FIELDS = {"version": "int", "envbuild": "str", "python": "str", "platforms": "[str]", "inputs_hash": "str",
                 "inputs": "{str}", "base": "{}", "lockfiles": "{str}"}
-_LOCK_OPTIONAL = {"resolver": "{}", "conda_solver": "{}", "indexes": "[str]", "system_packages": "{str}"}
+_LOCK_OPTIONAL = {"resolver": "{}", "conda_solver": "{}", "indexes": "[str]", "system_packages": "{str}",
+                  "base_packages": "{str}", "epoch": "int", "cuda": "{str}"}
 _KINDS = {
     "str": lambda v: isinstance(v, str),
     "str?": lambda v: v is None or isinstance(v, str),
@@ -331,7 +333,7 @@ def read_pip_lock(root: Path) -> list[PipPin]:
     return pins
 
 
-CONDA_SUBDIRS = {"linux/amd64": "linux-64", "linux/arm64": "linux-aarch64"}
+CONDA_SUBDIRS = {p.name: p.conda for p in platforms.ALL}  # linux/amd64 -> linux-64
 
 
 def read_conda_lock(root: Path, platform: str | None = None) -> list[CondaPackage]:

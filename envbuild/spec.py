@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from envbuild import platforms
 from envbuild.errors import SpecError
 
 if sys.version_info >= (3, 11):
@@ -29,7 +30,7 @@ DEFAULT_SEED = 1234
 DEFAULT_PYTHON = "3.11"  # the bootstrapped Debian bookworm base ships 3.11
 NETWORKS = ("none", "host", "bridge")
 RESOLVERS = ("pip-tools", "uv")
-PLATFORMS = ("linux/amd64", "linux/arm64")
+PLATFORMS = platforms.NAMES
 
 # Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:hex]
 _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"

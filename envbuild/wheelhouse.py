@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envbuild import artifacts
+from envbuild import artifacts, platforms
 from envbuild.errors import EXIT_FAILURE, EnvbuildError, last_line
 from envbuild.fsutil import atomic_write_json, sha256_file
 from envbuild.lockfile import read_text, requirement_lines
@@ -34,7 +34,7 @@ from envbuild.resolvers.indexes import Sources
 
 # Debian bookworm ships glibc 2.36: the newest manylinux tag its pip accepts.
 GLIBC_MAX = (2, 36)
-ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+ARCH = {p.name: p.machine for p in platforms.ALL}  # linux/amd64 -> x86_64 (wheel tags)
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash[= ]sha256:([0-9a-f]{64})")
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
+from envbuild import platforms
 from envbuild.errors import EnvbuildError
 
 HEADER_COMMAND = "envbuild lock"
 # Target platform -> what uv calls it (Debian bookworm bases ship glibc 2.36).
-UV_PLATFORMS = {"linux/amd64": "x86_64-manylinux_2_36", "linux/arm64": "aarch64-manylinux_2_36"}
-HOST_MACHINES = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+UV_PLATFORMS = {p.name: p.uv for p in platforms.ALL}
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def host_target() -> tuple[str, str | None]:
     """(python X.Y, platform) of the interpreter pip-tools would resolve with."""
     import platform
 
-    plat = HOST_MACHINES.get(platform.machine().lower()) if sys.platform == "linux" else None
+    plat = platforms.from_machine(platform.machine()) if sys.platform == "linux" else None
     return f"{sys.version_info[0]}.{sys.version_info[1]}", plat
 
 

@@ -15,13 +15,14 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from envbuild import platforms
 from envbuild.fsutil import cache_dir
 from envbuild.resolvers import ResolutionError, ResolverInfo
 from envbuild.resolvers.conda_env import SUBDIRS, CondaEnv, read_environment
 
 NAME = "rattler"
 GLIBC = "2.36"  # Debian bookworm, the bootstrapped base
-ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+ARCH = {p.conda: p.machine for p in platforms.ALL}  # conda subdir -> __archspec
 
 
 def version() -> str:

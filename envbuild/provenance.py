@@ -16,12 +16,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
+from envbuild.fsutil import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from envbuild.record import DIFF_FILE
+from envbuild.secrets import MASK as REDACTED, Masker, is_secret_file, is_secret_name, withheld_file
 
 CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
-REDACTED = "***"
 MAX_UNTRACKED_DIFF = 5 << 20  # untracked files larger than this are listed, not put into code.diff
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
@@ -32,11 +31,6 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@"
 def strip_credentials(value: str) -> str:
     """`https://user:token@host/x` -> `https://host/x` (anywhere in the string)."""
     return _URL_CREDENTIALS.sub(r"\g<scheme>", value)
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
 
 
 def redact_env(env: dict[str, str]) -> dict[str, str]:
@@ -69,10 +63,13 @@ def empty_code() -> dict[str, Any]:
             "remote": None, "changed_files": []}
 
 
-def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
+def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = (),
+             masker: Masker | None = None) -> dict[str, Any]:
     """commit, branch, dirty flag, remote; the uncommitted diff (untracked files too) saved as code.diff.
 
     `exclude`: project paths that are not code (the .envbuild dir, data, outputs): never in the diff.
+    Changed files with secret names (.env, *.pem ...) stay out of the diff (listed in
+    `masker.files`); secret-looking values in the diff are masked (and counted by `masker`).
     """
     info = empty_code()
     if git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:  # not a repository, or no git
@@ -109,16 +106,20 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
         return info
 
     diff = b""
-    if info["commit"]:
-        diff = git(root, "diff", "--binary", "HEAD", *spec).stdout
     # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
     top = Path(git_out(root, "rev-parse", "--show-toplevel") or root)
+    secret = [p for p in changed if is_secret_file(p)]
+    masker = masker or Masker()
+    masker.files += [withheld_file(top, p) for p in secret]
+    if info["commit"]:
+        diff = git(root, "diff", "--binary", "HEAD", *spec, *(f":(top,literal,exclude){p}" for p in secret)).stdout
     for path in untracked:
         full = top / path
-        if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
+        if path not in secret and full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
             diff += git(top, "diff", "--binary", "--no-index", "--", "/dev/null", path).stdout
+    diff = masker.bytes(diff, "code.diff")
     if diff:
-        (Path(run_dir) / DIFF_FILE).write_bytes(diff)
+        atomic_write_bytes(Path(run_dir) / DIFF_FILE, diff)
         info["diff_sha256"] = sha256_bytes(diff)
         info["diff_file"] = DIFF_FILE
     return info

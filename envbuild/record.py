@@ -34,6 +34,8 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
+  withheld: {files: [{path, sha256, bytes, reason}], masked: {place: count}}  (secrets.py: files not
+         copied into code.diff by their name, values masked in logs, command, params, code.diff)
 """
 
 from __future__ import annotations

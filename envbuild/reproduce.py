@@ -332,6 +332,9 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
                 say(f"note: {name} was redacted in the record and is not set here; the run gets none")
             continue
         env[name] = value
+    if any(REDACTED in arg for arg in record.get("command") or []):
+        say(f"note: the recorded command had secret values masked ({REDACTED}); the reproduction gets the mask, "
+            "not the secret")
     req = runner.RunRequest(
         command=list(record.get("command") or []),
         seed=record.get("seed"),

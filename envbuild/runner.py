@@ -22,6 +22,7 @@ from envbuild import engine, image, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
+from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
@@ -222,7 +223,7 @@ def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str,
         "host": {"os": "", "kernel": "", "machine": "", "cpu": None, "cpus": None, "memory_bytes": None,
                  "docker_version": None, "gpus": []},
         "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
-        "reproduces": None, "tags": {},
+        "reproduces": None, "tags": {}, "withheld": {"files": [], "masked": {}},
     }
 
 
@@ -255,7 +256,10 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     started = rec.now_utc()
     run_id = rec.new_run_id(started)
     run_dir = store.new_run_dir(spec.root, run_id)
+    # secret-named variables given to the run: their values are masked wherever they turn up
+    masker = Masker(v for k, v in {**spec.env, **req.env}.items() if is_secret_name(k))
     record = _skeleton(run_id, spec, req, seed, network, None, started)
+    record["command"] = masker.argv(req.command)
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
@@ -277,7 +281,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
-            record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded)
+            record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded, masker=masker)
             record["data"], _ = provenance.data_checksums(spec.root, spec.data)
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version)
@@ -289,10 +293,10 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             args = docker_args(name, ref, req.command, env, network, gpus, spec.root)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
-            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+            return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received before the script started")
         except EnvbuildError as e:
-            _finish(spec, run_dir, record, "failed", None, str(e))
+            _finish(spec, run_dir, record, masker, "failed", None, str(e))
             raise
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
@@ -300,25 +304,25 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             code = _container_run(args, env, run_dir, stopper, out, err)
         except KeyboardInterrupt:  # a signal before the container could be asked to stop
             signum = stopper.signum or signal.SIGINT
-            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+            return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received")
         except OSError as e:
-            _finish(spec, run_dir, record, "failed", None, f"docker run could not start: {e}")
+            _finish(spec, run_dir, record, masker, "failed", None, f"docker run could not start: {e}")
             raise EngineError(f"docker run could not start: {e}") from None
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
-        return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + stopper.signum, f"{signame} received")
+        return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
     if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
         # docker's own failure (bad option, missing runtime): say docker's last line
         last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
-        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last}")
-    return run_dir, _finish(spec, run_dir, record, "succeeded" if code == 0 else "failed", code, None)
+        return run_dir, _finish(spec, run_dir, record, masker, "failed", code, f"docker run failed: {last}")
+    return run_dir, _finish(spec, run_dir, record, masker, "succeeded" if code == 0 else "failed", code, None)
 
 
-def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code: int | None,
+def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, status: str, code: int | None,
             reason: str | None) -> dict[str, Any]:
     """Fill in what the run produced and write the final record."""
     ended = rec.now_utc()
@@ -331,10 +335,13 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code
         record["outputs"] = provenance.output_files(spec.root, spec.outputs)
         metrics_json = [spec.root / o / rec.METRICS_JSON for o in spec.outputs]
         record["metrics"] = rec.collect_metrics(run_dir, metrics_json)
-        record["params"] = rec.collect_params(run_dir)
+        for name in (rec.STDOUT_LOG, rec.STDERR_LOG, rec.PARAMS_FILE, rec.METRICS_FILE):
+            masker.file(run_dir / name)
+        record["params"] = masker.params(rec.collect_params(run_dir))
         record["determinism"]["settings"] = rec.collect_settings(run_dir)
     except OSError as e:  # never lose the record over a vanished output file
         record["reason"] = record["reason"] or f"could not read the run's outputs: {e}"
+    record["withheld"] = masker.section()
     rec.write_record(run_dir, record)
     if spec.tracking.get("mlflow") and status != "running":
         _export_mlflow(spec, run_dir, record)

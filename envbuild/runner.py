@@ -27,6 +27,12 @@ from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock
 from envbuild.spec import Spec, load_spec
 
 WORKDIR = "/workspace"  # where the project is mounted in the container
+# The run's records must not be writable by the run: the project's .envbuild is mounted read-only
+# over itself, and the run writes (envbuild.track, the seeding hook) into a directory of its own,
+# mounted here, from which envbuild takes only the files it reads (RUN_OUTPUT_FILES).
+CONTAINER_RUN_DIR = "/envbuild/run"
+RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
+RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON)
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
 STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
@@ -131,15 +137,17 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
     if spec.deterministic:
         determinism.update(DETERMINISM_ENV)
     env = {**spec.env, **req.env, "HOME": CONTAINER_HOME, "PYTHONUNBUFFERED": "1", **determinism,
-           "ENVBUILD_RUN_DIR": f"{WORKDIR}/{store.RUNS_DIR.as_posix()}/{run_id}"}
+           "ENVBUILD_RUN_ID": run_id, "ENVBUILD_RUN_DIR": CONTAINER_RUN_DIR}
     return env, determinism
 
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv."""
+    state = store.state_dir(root)
     options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
+               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
+               "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
     for k in env:
         options += ["-e", k]
     if gpus:
@@ -286,11 +294,12 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version)
             env, determinism = container_env(spec, req, seed, run_id)
-            record["env"] = provenance.redact_env({**facts.env, **env})
+            record["env"] = {k: masker.text(v, "env") for k, v in provenance.redact_env({**facts.env, **env}).items()}
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root)
+            (run_dir / RUN_IO_DIR).mkdir()
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
@@ -322,6 +331,20 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     return run_dir, _finish(spec, run_dir, record, masker, "succeeded" if code == 0 else "failed", code, None)
 
 
+def _take_run_files(run_dir: Path) -> None:
+    """Move what the run wrote for envbuild (metrics, params, settings) into the run dir: regular
+    files of those names only (a symlink planted there is left where it is)."""
+    io_dir = run_dir / RUN_IO_DIR
+    for name in RUN_OUTPUT_FILES:
+        src = io_dir / name
+        if src.is_file() and not src.is_symlink():
+            os.replace(src, run_dir / name)
+    try:
+        io_dir.rmdir()  # kept only when the run left other files there
+    except OSError:
+        pass
+
+
 def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, status: str, code: int | None,
             reason: str | None) -> dict[str, Any]:
     """Fill in what the run produced and write the final record."""
@@ -332,6 +355,7 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, s
 
     record["duration_s"] = round((ended - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds(), 3)
     try:
+        _take_run_files(run_dir)
         record["outputs"] = provenance.output_files(spec.root, spec.outputs)
         metrics_json = [spec.root / o / rec.METRICS_JSON for o in spec.outputs]
         record["metrics"] = rec.collect_metrics(run_dir, metrics_json)

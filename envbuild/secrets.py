@@ -85,11 +85,20 @@ class Masker:
     counts the masked values per place ("code.diff", "stdout.log", "command" ...)."""
 
     def __init__(self, known: Iterable[str] = ()) -> None:
-        # short values would mask half the log ("1", "true"): only values worth hiding
-        values = sorted({v.encode() for v in known if v and len(v) >= 6 and v != MASK}, key=len, reverse=True)
-        self._known = re.compile(b"|".join(re.escape(v) for v in values)) if values else None
+        self._values: set[bytes] = set()
+        self._known: re.Pattern | None = None
+        for value in known:
+            self.remember(value)
         self.files: list[dict[str, Any]] = []
         self.masked: dict[str, int] = {}
+
+    def remember(self, value: str) -> None:
+        """Mask this literal value from now on (a secret the run was given, wherever it turns up)."""
+        # short values would mask half the log ("1", "true"): only values worth hiding
+        if len(value) >= 6 and value != MASK and value.encode() not in self._values:
+            self._values.add(value.encode())
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._known = re.compile(b"|".join(re.escape(v) for v in ordered))
 
     def section(self) -> dict[str, Any]:
         """The record's `withheld` field."""
@@ -118,9 +127,13 @@ class Masker:
         for arg in args:
             if out and _FLAG.match(out[-1]) and not arg.startswith("-"):
                 self._count("command", 1)
+                self.remember(arg)  # the script may print its arguments
                 out.append(MASK)
             else:
-                out.append(self.text(arg, "command"))
+                masked = self.text(arg, "command")
+                if masked != arg and "=" in arg:
+                    self.remember(arg.split("=", 1)[1])
+                out.append(masked)
         return out
 
     def params(self, params: dict[str, Any]) -> dict[str, Any]:

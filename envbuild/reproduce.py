@@ -349,7 +349,7 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
 
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
     """Move the new run into the original project's runs, link it to the original, keep its outputs."""
-    from envbuild.record import write_record
+    from envbuild import chain
     from envbuild.spec import load_spec
 
     dest = Path(store.runs_dir(root)) / new_dir.name
@@ -363,5 +363,5 @@ def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], origin
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
     new["reproduces"] = original_id
     new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
-    write_record(dest, new)
+    chain.seal(root, dest, new)  # sealed again, into this project's chain (the worktree's is gone)
     return dest

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import engine, image, provenance, record as rec, store
+from envbuild import chain, engine, image, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
@@ -369,7 +369,7 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, s
     rec.write_record(run_dir, record)
     if spec.tracking.get("mlflow") and status != "running":
         _export_mlflow(spec, run_dir, record)
-    return record
+    return chain.seal(spec.root, run_dir, record)  # the last write: from here on, changes show
 
 
 def _export_mlflow(spec: Spec, run_dir: Path, record: dict[str, Any]) -> None:

@@ -85,3 +85,26 @@ def test_a_run_cannot_change_records(project: Path) -> None:
     assert r["metrics"]["still_tracked"] == 1.0 and r["status"] == "succeeded"
     assert not (project / ".envbuild" / "runs" / r["id"] / "container").exists()
     assert json.loads((first_dir / "record.json").read_text())["id"] == first["id"]
+
+
+def test_two_runs_at_once_give_two_complete_records_in_one_chain(project: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from envbuild import chain
+    from tests.test_runner import envbuild_as_user
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda seed: run_json(project, "--seed", str(seed), "train.py", "--epochs", "2"),
+                                (1, 2)))
+    records = [r for _, r in results]
+    assert [p.returncode for p, _ in results] == [0, 0]
+    assert {r["seed"] for r in records} == {1, 2} and len({r["id"] for r in records}) == 2
+    for r in records:
+        on_disk = rec.read_record(project / ".envbuild" / "runs" / r["id"])
+        rec.validate(on_disk)
+        assert on_disk["status"] == "succeeded" and on_disk["metrics"]["loss"] > 0 and on_disk["outputs"]
+    seqs = sorted(rec.read_record(project / ".envbuild" / "runs" / r["id"])["integrity"]["seq"] for r in records)
+    assert seqs == [1, 2]
+    assert chain.verify(project).sealed == 2
+    proc = envbuild_as_user("runs", "verify", cwd=project)
+    assert proc.returncode == 0 and "2 sealed record(s) checked: intact" in proc.stdout, proc.stdout + proc.stderr

@@ -187,28 +187,37 @@ def _walk(top: str, prefix: str) -> Iterator[tuple[str, str, os.stat_result]]:
         yield from _walk(d.path, f"{prefix}{d.name}/")
 
 
-def hash_path(root: Path, rel: str, cache: HashCache) -> dict[str, Any]:
+def hash_path(root: Path, rel: str, cache: HashCache, listing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """{path, sha256, bytes, files}: a file's own sha256; for a directory, the sha256 of its
-    manifest (`<sha256>  <relative path>` lines, in walk order), so a rename counts as a change."""
+    manifest (`<sha256>  <relative path>` lines, in walk order), so a rename counts as a change.
+    `listing` gets {path, bytes, sha256} of each file (project-relative), for manifest.py."""
     target = Path(root) / rel
+    listing = [] if listing is None else listing
     if target.is_file():
         st = target.stat()
         digest = cache.sha256(target.resolve(), st)
+        listing.append({"path": rel, "bytes": st.st_size, "sha256": digest})
         return {"path": rel, "sha256": digest, "bytes": st.st_size, "files": 1}
     lines, total, files = [], 0, 0
     if target.is_dir():
+        top = rel.rstrip("/")
         for relpath, real, st in _walk(os.path.realpath(target), ""):
-            lines.append(f"{cache.sha256(real, st)}  {relpath}\n")
+            digest = cache.sha256(real, st)
+            lines.append(f"{digest}  {relpath}\n")
+            listing.append({"path": f"{top}/{relpath}", "bytes": st.st_size, "sha256": digest})
             total += st.st_size
             files += 1
     return {"path": rel, "sha256": sha256_bytes("".join(lines).encode()), "bytes": total, "files": files}
 
 
-def data_checksums(root: Path, paths: Iterable[str]) -> tuple[list[dict[str, Any]], HashCache]:
-    """Checksums of the spec's `data` paths, through the project's hash cache."""
+def data_checksums(root: Path, paths: Iterable[str], listings: dict[str, list[dict[str, Any]]] | None = None,
+                   ) -> tuple[list[dict[str, Any]], HashCache]:
+    """Checksums of the spec's `data` paths, through the project's hash cache; `listings` gets each
+    path's per-file list."""
     cache = HashCache(Path(root) / CACHE_FILE)
+    listings = {} if listings is None else listings
     try:
-        return [hash_path(root, p, cache) for p in paths], cache
+        return [hash_path(root, p, cache, listings.setdefault(p, [])) for p in paths], cache
     finally:
         cache.save()
 

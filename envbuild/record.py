@@ -34,6 +34,8 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
+  manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as
+         manifests/<sha256>.json in the run dir)
   integrity: {seq, prev, files: {name: sha256}, digest}  (chain.py: the record's seal, set by its last write)
   withheld: {files: [{path, sha256, bytes, reason}], masked: {place: count}}  (secrets.py: files not
          copied into code.diff by their name, values masked in logs, command, params, code.diff)

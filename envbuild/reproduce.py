@@ -121,15 +121,23 @@ def _num(value: Any) -> float | None:
 # --- ingredients -----------------------------------------------------------------------------
 
 
-def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
-    """Recorded data paths whose content is not what the run read (missing paths included)."""
-    from envbuild import provenance
+def data_drift(root: Path, record: dict[str, Any], run_dir: Path | None = None) -> list[str]:
+    """Recorded data paths whose content is not what the run read (missing paths included), each
+    with the files added, removed and changed when the run kept a per-file manifest."""
+    from envbuild import manifest, provenance
 
     entries = record.get("data") or []
     missing = [e["path"] for e in entries if not (Path(root) / e["path"]).exists()]
     present = [e for e in entries if e["path"] not in missing]
-    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present])
-    changed = [e["path"] for e, n in zip(present, now) if n["sha256"] != e.get("sha256")]
+    listings: dict[str, list] = {}
+    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present], listings)
+    recorded = (record.get("manifests") or {}).get("data") or {}
+    changed = []
+    for e, n in zip(present, now):
+        if n["sha256"] != e.get("sha256"):
+            files = manifest.load(run_dir, recorded.get(e["path"]))
+            changed.append(e["path"] if files is None else
+                           f"{e['path']} ({manifest.compare(files, listings[e['path']]).describe()})")
     return changed + [f"{p} (missing)" for p in missing]
 
 
@@ -274,7 +282,7 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     root = Path(root).resolve()
     run_dir, record = store.load_run(root, ref)
     rid = record["id"]
-    drift = data_drift(root, record)
+    drift = data_drift(root, record, run_dir)
     if drift and not allow_data_drift:
         raise EnvbuildError(f"data changed since run {rid}: {', '.join(drift)}; restore it, or pass "
                             "--allow-data-drift to run anyway", EXIT_USAGE)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import chain, engine, image, provenance, record as rec, store
+from envbuild import chain, engine, image, manifest, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
@@ -232,6 +232,7 @@ def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str,
                  "docker_version": None, "gpus": []},
         "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
         "reproduces": None, "tags": {}, "withheld": {"files": [], "masked": {}},
+        "manifests": {"data": {}, "outputs": {}},
     }
 
 
@@ -290,7 +291,9 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
             record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded, masker=masker)
-            record["data"], _ = provenance.data_checksums(spec.root, spec.data)
+            listings: dict[str, list] = {}
+            record["data"], _ = provenance.data_checksums(spec.root, spec.data, listings)
+            record["manifests"]["data"] = {p: manifest.write(run_dir, p, files) for p, files in listings.items()}
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version)
             env, determinism = container_env(spec, req, seed, run_id)
@@ -357,6 +360,8 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, s
     try:
         _take_run_files(run_dir)
         record["outputs"] = provenance.output_files(spec.root, spec.outputs)
+        record["manifests"]["outputs"] = {p: manifest.write(run_dir, p, files) for p, files in
+                                          manifest.of_outputs(record["outputs"], spec.outputs).items()}
         metrics_json = [spec.root / o / rec.METRICS_JSON for o in spec.outputs]
         record["metrics"] = rec.collect_metrics(run_dir, metrics_json)
         for name in (rec.STDOUT_LOG, rec.STDERR_LOG, rec.PARAMS_FILE, rec.METRICS_FILE):

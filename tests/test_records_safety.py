@@ -90,7 +90,7 @@ def test_a_run_cannot_change_records(project: Path) -> None:
 def test_two_runs_at_once_give_two_complete_records_in_one_chain(project: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from envbuild import chain
+    from envbuild import chain, manifest
     from tests.test_runner import envbuild_as_user
 
     with ThreadPoolExecutor(2) as pool:
@@ -103,6 +103,11 @@ def test_two_runs_at_once_give_two_complete_records_in_one_chain(project: Path) 
         on_disk = rec.read_record(project / ".envbuild" / "runs" / r["id"])
         rec.validate(on_disk)
         assert on_disk["status"] == "succeeded" and on_disk["metrics"]["loss"] > 0 and on_disk["outputs"]
+        run_dir = project / ".envbuild" / "runs" / r["id"]
+        [data] = manifest.load(run_dir, on_disk["manifests"]["data"]["data/"])
+        assert data["path"] == "data/points.csv" and data["sha256"] == manifest.sha256_bytes((project / data["path"]).read_bytes())
+        outputs = manifest.load(run_dir, on_disk["manifests"]["outputs"]["outputs/"])
+        assert {o["path"] for o in outputs} == {o["path"] for o in on_disk["outputs"]}
     seqs = sorted(rec.read_record(project / ".envbuild" / "runs" / r["id"])["integrity"]["seq"] for r in records)
     assert seqs == [1, 2]
     assert chain.verify(project).sealed == 2

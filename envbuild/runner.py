@@ -34,6 +34,7 @@ CONTAINER_RUN_DIR = "/envbuild/run"
 RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON)
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
+ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
 STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
                    # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
@@ -327,6 +328,10 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
+    if code != 0 and engine.server_version() is None:  # the engine went away under the run
+        return run_dir, _finish(spec, run_dir, record, masker, "failed", code,
+                                f"{ENGINE_FAILED}: the Docker engine stopped during the run (docker exited {code}); "
+                                "start the engine and run again")
     if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
         # docker's own failure (bad option, missing runtime): say docker's last line
         last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")

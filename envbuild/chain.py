@@ -59,7 +59,7 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def _ledger(root: Path) -> Path:
-    return state_dir(root) / LEDGER
+    return runs_dir(root).parent / LEDGER  # not state_dir(): reading must not create .envbuild
 
 
 def read_ledger(root: Path) -> tuple[list[dict[str, Any]], list[str]]:

@@ -210,8 +210,8 @@ def _data(a: dict, b: dict, dir_a: Path | None = None, dir_b: Path | None = None
             note = f"{x.get('files')} → {y.get('files')} files, {x.get('bytes')} → {y.get('bytes')} bytes"
             files_a = manifest.load(dir_a, ((a.get("manifests") or {}).get("data") or {}).get(path))
             files_b = manifest.load(dir_b, ((b.get("manifests") or {}).get("data") or {}).get(path))
-            if files_a is not None and files_b is not None:  # both runs kept per-file manifests
-                note += "; " + manifest.compare(files_a, files_b).describe()
+            detail = manifest.changes(path, files_a, files_b)
+            note += f"; {detail}" if detail else ""
             changes.append(Change(path, x.get("sha256"), y.get("sha256"), note))
     for name, (x, y) in _pairs(a.get("dvc") or {}, b.get("dvc") or {}).items():
         changes.append(Change(f"dvc:{name}", x, y, "dvc.lock hash"))

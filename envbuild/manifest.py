@@ -76,3 +76,11 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Delta:
     a = {f["path"]: f["sha256"] for f in old}
     b = {f["path"]: f["sha256"] for f in new}
     return Delta(sorted(set(b) - set(a)), sorted(set(a) - set(b)), sorted(p for p in set(a) & set(b) if a[p] != b[p]))
+
+
+def changes(path: str, old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> str | None:
+    """What changed under a data path, file by file, or None when that says nothing more than the
+    path itself (a single file, or a manifest missing on one side)."""
+    if old is None or new is None or {f["path"] for f in old} | {f["path"] for f in new} <= {path}:
+        return None
+    return compare(old, new).describe()

@@ -135,9 +135,8 @@ def data_drift(root: Path, record: dict[str, Any], run_dir: Path | None = None) 
     changed = []
     for e, n in zip(present, now):
         if n["sha256"] != e.get("sha256"):
-            files = manifest.load(run_dir, recorded.get(e["path"]))
-            changed.append(e["path"] if files is None else
-                           f"{e['path']} ({manifest.compare(files, listings[e['path']]).describe()})")
+            detail = manifest.changes(e["path"], manifest.load(run_dir, recorded.get(e["path"])), listings[e["path"]])
+            changed.append(f"{e['path']} ({detail})" if detail else e["path"])
     return changed + [f"{p} (missing)" for p in missing]
 
 
@@ -358,6 +357,7 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
     """Move the new run into the original project's runs, link it to the original, keep its outputs."""
     from envbuild import chain
+    from envbuild.secrets import is_secret_file
     from envbuild.spec import load_spec
 
     dest = Path(store.runs_dir(root)) / new_dir.name
@@ -368,7 +368,11 @@ def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], origin
         if src.exists():
             target = dest / "outputs" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+            # the outputs are the run's; secret-named files among them stay out of the run dir
+            if src.is_dir():
+                shutil.copytree(src, target, ignore=lambda _, names: [n for n in names if is_secret_file(n)])
+            elif not is_secret_file(src):
+                shutil.copy2(src, target)
     new["reproduces"] = original_id
     new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
     chain.seal(root, dest, new)  # sealed again, into this project's chain (the worktree's is gone)

@@ -87,3 +87,11 @@ def test_reproduce_names_the_data_files_that_drifted(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert ("data changed since run 20260101T000000Z-aaaaaa: data/ (1 removed (data/f2.csv); 1 changed (data/f1.csv)); "
             "restore it") in proc.stderr, proc.stderr
+
+
+def test_a_single_file_path_needs_no_file_list() -> None:
+    one = [{"path": "data/train.csv", "bytes": 1, "sha256": "a" * 64}]
+    other = [{"path": "data/train.csv", "bytes": 2, "sha256": "b" * 64}]
+    assert manifest.changes("data/train.csv", one, other) is None
+    assert manifest.changes("data/", _files(2), None) is None
+    assert manifest.changes("data/", _files(2), _files(2, changed={1})) == "1 changed (data/f001.csv)"

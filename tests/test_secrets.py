@@ -106,3 +106,22 @@ def test_code_diff_withholds_secret_files_and_masks_values(tmp_path: Path) -> No
     assert withheld["files"][0]["sha256"] == provenance.sha256_file(repo / ".env")
     assert withheld["masked"] == {"code.diff": 1}
     assert sorted(info["changed_files"]) == [".env", "config.pem", "sub/credentials-prod.json", "train.py"]
+
+
+def test_a_reproduction_keeps_its_outputs_but_not_secret_files(tmp_path: Path) -> None:
+    from envbuild import chain
+    from envbuild.reproduce import adopt
+    from tests.helpers.records import record, save
+
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    (worktree / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["six"]\n'
+                                             '[tool.envbuild]\noutputs = ["outputs/"]\n')
+    (worktree / "outputs").mkdir()
+    (worktree / "outputs" / "model.bin").write_bytes(b"m")
+    (worktree / "outputs" / ".env").write_text("A_TOKEN=from-the-run\n")
+    new = record("20260101T000000Z-aaaaaa")
+    dest = adopt(tmp_path / "proj", worktree, save(worktree, new), new, "20251231T000000Z-bbbbbb")
+    assert (dest / "outputs" / "outputs" / "model.bin").read_bytes() == b"m"
+    assert not (dest / "outputs" / "outputs" / ".env").exists()
+    assert chain.verify(tmp_path / "proj").sealed == 1  # sealed into the project's own chain

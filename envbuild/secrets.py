@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from envbuild.fsutil import sha256_file
+from envbuild.fsutil import CHUNK, sha256_file
 
 MASK = "***"
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
@@ -35,18 +35,20 @@ _NOT_SECRET_FILES = ("*.pub", ".env.example", ".env.sample", ".env.template")
 _PEM = re.compile(rb"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----)(.*?)(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----)",
                   re.S)
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9/=][A-Za-z0-9+/=]{3,}")
-_TOKENS = re.compile(
-    rb"\b(?:(?:AKIA|ASIA)[0-9A-Z]{16}"           # AWS access key id
+_TOKENS = re.compile(  # no leading \b: it would stop re from skipping ahead by first letter
+    rb"(?:(?:AKIA|ASIA)[0-9A-Z]{16}"              # AWS access key id
     rb"|gh[pousr]_[A-Za-z0-9]{30,}"               # GitHub tokens
     rb"|github_pat_[A-Za-z0-9_]{30,}"
     rb"|glpat-[A-Za-z0-9_\-]{20,}"                # GitLab personal access token
     rb"|hf_[A-Za-z0-9]{30,}"                      # Hugging Face
     rb"|xox[abposr]-[A-Za-z0-9\-]{10,})")         # Slack
-# NAME=value (shell, .env, argv): no spaces around "=", so Python's `api_key = load()` stays code
-_WORDS = rb"(?:TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL)"
-_ASSIGN = re.compile(rb"(?i)\b([A-Za-z0-9_.\-]*" + _WORDS + rb"[A-Za-z0-9_]*=)(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)")
-# "name": "value" (JSON, YAML flow, Python dict literals)
-_QUOTED_ASSIGN = re.compile(rb"(?i)(\"[A-Za-z0-9_.\-]*" + _WORDS + rb"[A-Za-z0-9_.\-]*\"\s*:\s*)\"[^\"\n]+\"")
+# NAME=value (shell, .env, argv): no spaces around "=", so Python's `api_key = load()` stays code;
+# "name": "value" (JSON, YAML flow, Python dict literals). A name starts only where a run of name
+# characters starts, and its parts are bounded: a long line is scanned in linear time.
+_NAME = rb"[A-Za-z0-9_.\-]{0,64}?(?:TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL)[A-Za-z0-9_.\-]{0,64}"
+_NAME_VALUE = re.compile(rb"(?i)(?<![A-Za-z0-9_.\-])(" + _NAME + rb"=)(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"']+)")
+_QUOTED_NAME_VALUE = re.compile(rb"(?i)(\"" + _NAME + rb"\"\s*:\s*)\"[^\"\n]+\"")
+_SECRET_WORDS_LOWER = (b"token", b"secret", b"passw", b"key", b"credential")
 _FLAG = re.compile(r"(?i)^--?[a-z0-9_\-]*(token|secret|password|passwd|api[-_]?key|access[-_]?key|credential)[a-z0-9_\-]*$")
 
 
@@ -54,6 +56,31 @@ def _mask_pem(m: re.Match) -> bytes:
     # runs of base64 inside the block, line by line: the line count (and a diff's "+" prefixes) stay,
     # so a masked code.diff is still a well-formed patch
     return m.group(1) + _BASE64_RUN.sub(MASK.encode(), m.group(3)) + m.group(4)
+
+
+def _lines_naming_a_secret(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each line holding TOKEN, SECRET, PASSWORD, KEY or CREDENTIAL, any case, in order."""
+    low = data.lower()
+    spans = {}
+    for word in _SECRET_WORDS_LOWER:
+        i = low.find(word)
+        while i != -1:
+            start = low.rfind(b"\n", 0, i) + 1
+            end = low.find(b"\n", i)
+            end = len(low) if end == -1 else end
+            spans[start] = end
+            i = low.find(word, end)
+    return sorted(spans.items())
+
+
+def _safe_cut(data: bytes) -> int:
+    """Where a block of a log can be masked on its own: after its last whole line, and before a
+    private-key block that has not ended yet."""
+    cut = data.rfind(b"\n") + 1
+    begin = data.rfind(b"-----BEGIN", 0, cut)
+    if begin != -1 and data.find(b"-----END", begin, cut) == -1:
+        cut = data.rfind(b"\n", 0, begin) + 1
+    return cut
 
 
 def is_secret_name(name: str) -> bool:
@@ -109,14 +136,21 @@ class Masker:
         self.masked[where] = self.masked.get(where, 0) + n
 
     def bytes(self, data: bytes, where: str) -> bytes:
-        keep_name = lambda m: m.group(1) + MASK.encode()  # noqa: E731
-        rules = [(_PEM, _mask_pem), (self._known, MASK.encode()), (_TOKENS, MASK.encode()),
-                 (_ASSIGN, keep_name), (_QUOTED_ASSIGN, lambda m: m.group(1) + b'"***"')]
-        for pattern, repl in rules:
+        mask = MASK.encode()
+        for pattern, repl in ((_PEM, _mask_pem), (self._known, mask), (_TOKENS, mask)):
             if pattern is not None:
                 data, n = pattern.subn(repl, data)
                 self._count(where, n)
-        return data
+        # NAME=value rules only on the lines that name a secret: scanning every line is slow
+        out, last = [], 0
+        for start, end in _lines_naming_a_secret(data):
+            line = data[start:end]
+            for pattern, repl in ((_NAME_VALUE, rb"\1" + mask), (_QUOTED_NAME_VALUE, rb'\1"' + mask + b'"')):
+                line, n = pattern.subn(repl, line)
+                self._count(where, n)
+            out += [data[last:start], line]
+            last = end
+        return b"".join(out) + data[last:] if out else data
 
     def text(self, value: str, where: str) -> str:
         return self.bytes(value.encode(), where).decode(errors="replace")
@@ -147,23 +181,20 @@ class Masker:
         return out
 
     def file(self, path: Path) -> None:
-        """Mask a file in place (atomically, line by line: logs can be large)."""
+        """Mask a file in place (atomically, a block of whole lines at a time: logs can be large)."""
         path = Path(path)
         if not path.is_file():
             return
         before = self.masked.get(path.name, 0)
         tmp = path.with_name(f".{path.name}.masking")
         with open(path, "rb") as src, open(tmp, "wb") as dst:
-            # a PEM block spans lines: keep a block's lines together until its END line
-            pending = b""
-            for line in src:
-                if pending or b"PRIVATE KEY" in line and b"-----BEGIN" in line:
-                    pending += line
-                    if b"-----END" not in line and len(pending) < (1 << 20):
-                        continue
-                    line, pending = pending, b""
-                dst.write(self.bytes(line, path.name))
-            dst.write(self.bytes(pending, path.name))
+            carry = b""
+            while block := src.read(CHUNK):
+                data = carry + block
+                cut = _safe_cut(data) if len(data) < 8 * CHUNK else len(data)  # a monster line: as it is
+                dst.write(self.bytes(data[:cut], path.name))
+                carry = data[cut:]
+            dst.write(self.bytes(carry, path.name))
         if self.masked.get(path.name, 0) == before:
             os.unlink(tmp)
         else:

@@ -125,3 +125,19 @@ def test_a_reproduction_keeps_its_outputs_but_not_secret_files(tmp_path: Path) -
     assert (dest / "outputs" / "outputs" / "model.bin").read_bytes() == b"m"
     assert not (dest / "outputs" / "outputs" / ".env").exists()
     assert chain.verify(tmp_path / "proj").sealed == 1  # sealed into the project's own chain
+
+
+def test_masking_a_large_log_is_linear_and_blocks_keep_keys_whole(tmp_path: Path) -> None:
+    from envbuild.fsutil import CHUNK
+
+    log = tmp_path / "stdout.log"
+    line = b"epoch=1 step=2 loss=0.25 lr=0.001 " + b"a." * 30 + b"\n"
+    with open(log, "wb") as f:
+        f.write(line * (CHUNK // len(line)))  # the key block below straddles the first block boundary
+        f.write(PEM.encode() + f"API_TOKEN=tok-123456\n{GHP}\n".encode() + line * 1000)
+    m = Masker()
+    m.file(log)
+    text = log.read_bytes()
+    assert b"MIIE" not in text and b"tok-123456" not in text and GHP.encode() not in text
+    assert text.count(line) == CHUNK // len(line) + 1000
+    assert m.section()["masked"] == {"stdout.log": 3}

@@ -1,8 +1,10 @@
-"""Benchmark the CLI's start-up: `envbuild --help`, and `envbuild runs` over 1,000 run records.
+"""Benchmark the CLI's start-up: `envbuild --help`, and `envbuild runs`, `trace` and `runs verify`
+over 1,000 run records.
 
-Both are compared with the bare interpreter start-up (`python -c pass`) measured in the same run:
-what is left over is envbuild's own imports and work. Records are full schema-v1 records written
-with record.write_record, as `envbuild run` leaves them.
+All are compared with the bare interpreter start-up (`python -c pass`) measured in the same run:
+what is left over is envbuild's own imports and work. Records are full schema-v1 records, each with
+one output file, sealed into the project's chain (chain.seal), as `envbuild run` leaves them.
+`trace` is timed cold (no outputs index: every record is read) and warm (the index is current).
 
     python bench/cli.py [--runs N] [--smoke]
 """
@@ -19,8 +21,10 @@ RECORDS, SMOKE_RECORDS = 1000, 20
 
 
 def write_records(root: Path, n: int) -> None:
-    """n finished runs under root/.envbuild/runs, one a minute apart."""
-    from envbuild import record, store
+    """n finished, sealed runs under root/.envbuild/runs, one a minute apart; run i made a file
+    holding `model i`."""
+    from envbuild import chain, store
+    from envbuild.fsutil import sha256_bytes
     from tests.test_record import sample
 
     for i in range(n):
@@ -28,7 +32,9 @@ def write_records(root: Path, n: int) -> None:
         run_id = f"2026{1 + i // 1440 % 12:02d}01T{minute}00Z-{i:06x}"
         started = f"2026-{run_id[4:6]}-01T{minute[:2]}:{minute[2:]}:00.000001Z"
         d = store.new_run_dir(root, run_id)
-        record.write_record(d, sample(id=run_id, started_at=started, metrics={"loss": 1 / (i + 1), "acc": 0.5}))
+        outputs = [{"path": "outputs/model.npy", "sha256": sha256_bytes(b"model %d" % i), "bytes": 8}]
+        chain.seal(root, d, sample(id=run_id, started_at=started, metrics={"loss": 1 / (i + 1), "acc": 0.5},
+                                   outputs=outputs))
 
 
 def measure(runs: int, smoke: bool) -> list[Row]:
@@ -43,12 +49,23 @@ def measure(runs: int, smoke: bool) -> list[Row]:
         helps = repeat(lambda: timed([*ENVBUILD, "--help"], root, env), runs)
         listing = repeat(lambda: timed([*ENVBUILD, "runs"], root, env), runs)
         as_json = repeat(lambda: timed([*ENVBUILD, "runs", "--json", "-n", str(n)], root, env), runs)
+        model = root / "model.npy"  # made by the oldest run
+        model.write_bytes(b"model 0")
+        trace = [*ENVBUILD, "trace", str(model)]
+        index = root / ".envbuild" / "outputs-index.json"
+        cold = repeat(lambda: timed(trace, root, env), runs, before=lambda: index.unlink(missing_ok=True))
+        warm = repeat(lambda: timed(trace, root, env), runs)
+        verify = repeat(lambda: timed([*ENVBUILD, "runs", "verify"], root, env), runs)
     ref = "python -c pass"
     return [
         Row("cli", ref, python, note="interpreter start-up"),
         Row("cli", "envbuild --help", helps, ref=ref, floor=under(0.3)),
-        Row("cli", f"envbuild runs ({n} records)", listing, ref=ref, floor=under(1.0), note="table of the newest 20"),
+        Row("cli", f"envbuild runs ({n} records)", listing, ref=ref, floor=under(0.5), note="table of the newest 20"),
         Row("cli", f"envbuild runs --json -n {n}", as_json, ref=ref, note="every record as JSON"),
+        Row("cli", f"envbuild trace ({n} records, no index)", cold, ref=ref, floor=under(1.0),
+            note="reads every record, writes the index"),
+        Row("cli", f"envbuild trace ({n} records, index current)", warm, ref=ref, floor=under(1.0)),
+        Row("cli", f"envbuild runs verify ({n} records)", verify, ref=ref, note="every record and file re-hashed"),
     ]
 
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envbuild import manifest
+
 CAUSES: dict[str, str] = {
     "code": "Code",
     "data": "Data",
@@ -109,7 +111,7 @@ def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None
         environment.append(Change("lock inputs", note=", ".join(env_files) + " changed"))
     sections = [
         Section("code", CAUSES["code"], code),
-        Section("data", CAUSES["data"], _data(a, b)),
+        Section("data", CAUSES["data"], _data(a, b, dir_a, dir_b)),
         Section("environment", CAUSES["environment"], environment),
         Section("seed", CAUSES["seed"], _seed(a, b)),
         Section("command", CAUSES["command"], _command(a, b)),
@@ -202,7 +204,7 @@ def _root(record: dict) -> Path | None:
     return Path(root) if root and Path(root).is_dir() else None
 
 
-def _data(a: dict, b: dict) -> list[Change]:
+def _data(a: dict, b: dict, dir_a: Path | None = None, dir_b: Path | None = None) -> list[Change]:
     da = {d["path"]: d for d in a.get("data") or []}
     db = {d["path"]: d for d in b.get("data") or []}
     changes = []
@@ -212,6 +214,10 @@ def _data(a: dict, b: dict) -> list[Change]:
             changes.append(Change(path, _short(x), _short(y), "added" if x is None else "removed"))
         elif x.get("sha256") != y.get("sha256"):
             note = f"{x.get('files')} → {y.get('files')} files, {x.get('bytes')} → {y.get('bytes')} bytes"
+            files_a = manifest.load(dir_a, ((a.get("manifests") or {}).get("data") or {}).get(path))
+            files_b = manifest.load(dir_b, ((b.get("manifests") or {}).get("data") or {}).get(path))
+            detail = manifest.changes(path, files_a, files_b)
+            note += f"; {detail}" if detail else ""
             changes.append(Change(path, x.get("sha256"), y.get("sha256"), note))
     for name, (x, y) in _pairs(a.get("dvc") or {}, b.get("dvc") or {}).items():
         changes.append(Change(f"dvc:{name}", x, y, "dvc.lock hash"))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 CHUNK = 1 << 20
 
@@ -43,6 +44,35 @@ def canonical_json(obj: Any) -> str:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, canonical_json(obj))
+
+
+def replace_together(src: Path, names: Sequence[str], dest: Path, journal: Path) -> None:
+    """Move src/<name> to dest/<name> for every name as one step, even across a SIGKILL: a journal
+    naming the moves is written (atomically) first, so finish_replace, run by the next reader,
+    completes moves a killed process began. Readers see all old files or all new ones.
+    `src` must be a directory beside `journal`."""
+    atomic_write_json(journal, {"src": Path(src).name, "dest": str(dest), "names": list(names)})
+    finish_replace(journal)
+
+
+def finish_replace(journal: Path) -> None:
+    """Complete the moves of a journal left by replace_together (nothing to do without one)."""
+    try:
+        plan = json.loads(Path(journal).read_text())
+        src, dest, names = Path(journal).parent / plan["src"], Path(plan["dest"]), plan["names"]
+    except FileNotFoundError:
+        return
+    except (ValueError, KeyError, TypeError):  # not ours: never act on it
+        return
+    for name in names:
+        if "/" in name or name in ("", ".", ".."):
+            continue
+        try:
+            os.replace(src / name, dest / name)
+        except FileNotFoundError:
+            pass  # moved already: before the kill, or by another reader
+    Path(journal).unlink(missing_ok=True)
+    shutil.rmtree(src, ignore_errors=True)
 
 
 def sha256_bytes(data: bytes) -> str:

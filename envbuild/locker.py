@@ -1,8 +1,9 @@
 """`envbuild lock`: spec -> requirements.lock, conda-lock.yml, system-packages.lock, base digest, envbuild.lock.
 
-Every file is first written into a temp directory beside the project; only when every part
-(base digest, pip resolve, conda solve, apt) has succeeded are they renamed into place, envbuild.lock
-last. A failure therefore leaves every previous lockfile byte-identical.
+Every file is first written into a temp directory in .envbuild; only when every part (base digest,
+pip resolve, conda solve, apt) has succeeded are they renamed into place together, through a journal
+(fsutil.replace_together): a failure leaves every previous lockfile byte-identical, and a lock killed
+while renaming is completed by the next reader (read_lock), so the lockfiles are never a mix.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Callable, Sequence
 
 from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import sha256_file
+from envbuild.fsutil import replace_together, sha256_file
+from envbuild.store import state_dir
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
-                               inputs_hash, lock_inputs, read_lock, read_pip_lock, stale_reasons, write_lock)
+                               inputs_hash, journal_path, lock_inputs, read_lock, read_pip_lock, stale_reasons,
+                               write_lock)
 from envbuild.spec import Spec
 
 Step = Callable[[str], None]
@@ -73,7 +76,8 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         reasons = [f"--upgrade-package {', '.join(upgrade_packages)}"] + reasons
 
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix=".envbuild-lock-", dir=root) as tmp:
+    # the work dir sits in .envbuild (ignored by git, same file system): a killed lock leaves no litter
+    with tempfile.TemporaryDirectory(prefix="lock-", dir=state_dir(root)) as tmp:
         work = Path(tmp)
         base, note = _base(spec, previous, upgrade, step)
         notes += [note] if note else []
@@ -148,9 +152,7 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
                        base_packages=base_packages, epoch=source_date_epoch(), cuda=cuda_facts)
         write_lock(work, lock)
         step("Writing lockfiles")
-        for name in names:
-            os.replace(work / name, root / name)
-        os.replace(work / ENVBUILD_LOCK, root / ENVBUILD_LOCK)
+        replace_together(work, [*names, ENVBUILD_LOCK], root, journal_path(root))
     return LockOutcome(True, lock, reasons, notes)
 
 

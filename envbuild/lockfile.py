@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 from envbuild import platforms
 from envbuild.errors import EnvbuildError
-from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
+from envbuild.fsutil import atomic_write_json, canonical_json, finish_replace, sha256_bytes, sha256_file
 
 FORMAT_VERSION = 1
 ENVBUILD_LOCK = "envbuild.lock"
@@ -159,8 +159,15 @@ def lock_path(root: Path) -> Path:
     return Path(root) / ENVBUILD_LOCK
 
 
+def journal_path(root: Path) -> Path:
+    """Where `envbuild lock` journals the renaming of its lockfiles (fsutil.replace_together)."""
+    return Path(root) / ".envbuild" / "lock-journal.json"
+
+
 def read_lock(root: Path) -> EnvLock | None:
-    """The project's envbuild.lock, or None when there is none."""
+    """The project's envbuild.lock, or None when there is none. A lock killed while renaming its
+    files into place is completed first, so every reader sees one lock, never a mix."""
+    finish_replace(journal_path(root))
     path = lock_path(root)
     if not path.is_file():
         return None

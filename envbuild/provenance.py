@@ -18,10 +18,9 @@ from typing import Any, Iterable, Iterator
 from envbuild.errors import last_line
 from envbuild.fsutil import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from envbuild.record import DIFF_FILE
+from envbuild.secrets import MASK as REDACTED, Masker, is_secret_file, is_secret_name, withheld_file
 
 CACHE_FILE = Path(".envbuild") / "cache" / "data-hashes.json"
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
-REDACTED = "***"
 MAX_UNTRACKED_DIFF = 5 << 20  # untracked files larger than this are listed, not put into code.diff
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
@@ -32,11 +31,6 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@"
 def strip_credentials(value: str) -> str:
     """`https://user:token@host/x` -> `https://host/x` (anywhere in the string)."""
     return _URL_CREDENTIALS.sub(r"\g<scheme>", value)
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
 
 
 def redact_env(env: dict[str, str]) -> dict[str, str]:
@@ -100,11 +94,14 @@ def project_pathspec(root: Path, path: str) -> str | None:
     return rel.as_posix() if rel.parts else None
 
 
-def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
+def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = (),
+             masker: Masker | None = None) -> dict[str, Any]:
     """commit, branch, dirty flag, remote; the uncommitted diff (untracked files too) saved as code.diff.
 
     `exclude`: project paths that are not code (the .envbuild dir, data, outputs): never in the diff.
     A git call that fails leaves `dirty` null and says why in `error`: never a false "clean".
+    Changed files with secret names (.env, *.pem ...) stay out of the diff (listed in
+    `masker.files`); secret-looking values in the diff are masked (and counted by `masker`).
     """
     info = empty_code()
     probe = git(root, "rev-parse", "--is-inside-work-tree", text=True, timeout=60)
@@ -113,13 +110,13 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = ()) -> dict[str
     try:
         if probe.returncode != 0:
             raise GitUnknown(f"git rev-parse failed: {last_line(probe.stderr, f'exit {probe.returncode}')}")
-        _code_state(Path(root), Path(run_dir), exclude, info)
+        _code_state(Path(root), Path(run_dir), exclude, info, masker or Masker())
     except GitUnknown as e:
         info.update(dirty=None, diff_sha256=None, diff_file=None, error=str(e))
     return info
 
 
-def _code_state(root: Path, run_dir: Path, exclude: Iterable[str], info: dict[str, Any]) -> None:
+def _code_state(root: Path, run_dir: Path, exclude: Iterable[str], info: dict[str, Any], masker: Masker) -> None:
     info["commit"] = _answer(root, "rev-parse", "--verify", "-q", "HEAD", ok=(0, 1))  # 1: no commit yet
     branch = _answer(root, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1))  # 1: detached HEAD
     info["branch"] = branch
@@ -154,15 +151,18 @@ def _code_state(root: Path, run_dir: Path, exclude: Iterable[str], info: dict[st
         return
 
     diff = b""
-    if info["commit"]:
-        diff = _ask(root, "diff", "--binary", "HEAD", *spec).stdout
     # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
     top = Path(_answer(root, "rev-parse", "--show-toplevel") or root)
+    secret = [p for p in changed if is_secret_file(p)]
+    masker.files += [withheld_file(top, p) for p in secret]
+    if info["commit"]:
+        diff = _ask(root, "diff", "--binary", "HEAD", *spec, *(f":(top,literal,exclude){p}" for p in secret)).stdout
     for path in untracked:
         full = top / path
-        if full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
+        if path not in secret and full.is_file() and full.stat().st_size <= MAX_UNTRACKED_DIFF:
             # --no-index exits 1 when the files differ, which they always do here
             diff += _ask(top, "diff", "--binary", "--no-index", "--", "/dev/null", path, ok=(0, 1)).stdout
+    diff = masker.bytes(diff, "code.diff")
     if diff:
         atomic_write_bytes(Path(run_dir) / DIFF_FILE, diff)
         info["diff_sha256"] = sha256_bytes(diff)
@@ -231,28 +231,37 @@ def _walk(top: str, prefix: str) -> Iterator[tuple[str, str, os.stat_result]]:
         yield from _walk(d.path, f"{prefix}{d.name}/")
 
 
-def hash_path(root: Path, rel: str, cache: HashCache) -> dict[str, Any]:
+def hash_path(root: Path, rel: str, cache: HashCache, listing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """{path, sha256, bytes, files}: a file's own sha256; for a directory, the sha256 of its
-    manifest (`<sha256>  <relative path>` lines, in walk order), so a rename counts as a change."""
+    manifest (`<sha256>  <relative path>` lines, in walk order), so a rename counts as a change.
+    `listing` gets {path, bytes, sha256} of each file (project-relative), for manifest.py."""
     target = Path(root) / rel
+    listing = [] if listing is None else listing
     if target.is_file():
         st = target.stat()
         digest = cache.sha256(target.resolve(), st)
+        listing.append({"path": rel, "bytes": st.st_size, "sha256": digest})
         return {"path": rel, "sha256": digest, "bytes": st.st_size, "files": 1}
     lines, total, files = [], 0, 0
     if target.is_dir():
+        top = rel.rstrip("/")
         for relpath, real, st in _walk(os.path.realpath(target), ""):
-            lines.append(f"{cache.sha256(real, st)}  {relpath}\n")
+            digest = cache.sha256(real, st)
+            lines.append(f"{digest}  {relpath}\n")
+            listing.append({"path": f"{top}/{relpath}", "bytes": st.st_size, "sha256": digest})
             total += st.st_size
             files += 1
     return {"path": rel, "sha256": sha256_bytes("".join(lines).encode()), "bytes": total, "files": files}
 
 
-def data_checksums(root: Path, paths: Iterable[str]) -> tuple[list[dict[str, Any]], HashCache]:
-    """Checksums of the spec's `data` paths, through the project's hash cache."""
+def data_checksums(root: Path, paths: Iterable[str], listings: dict[str, list[dict[str, Any]]] | None = None,
+                   ) -> tuple[list[dict[str, Any]], HashCache]:
+    """Checksums of the spec's `data` paths, through the project's hash cache; `listings` gets each
+    path's per-file list."""
     cache = HashCache(Path(root) / CACHE_FILE)
+    listings = {} if listings is None else listings
     try:
-        return [hash_path(root, p, cache) for p in paths], cache
+        return [hash_path(root, p, cache, listings.setdefault(p, [])) for p in paths], cache
     finally:
         cache.save()
 

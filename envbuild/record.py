@@ -36,6 +36,11 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
+  manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as
+         manifests/<sha256>.json in the run dir)
+  integrity: {seq, prev, files: {name: sha256}, digest}  (chain.py: the record's seal, set by its last write)
+  withheld: {files: [{path, sha256, bytes, reason}], masked: {place: count}}  (secrets.py: files not
+         copied into code.diff by their name, values masked in logs, command, params, code.diff)
 """
 
 from __future__ import annotations
@@ -95,21 +100,21 @@ def validate(record: dict[str, Any]) -> None:
         raise EnvbuildError(f"run record {record.get('id', '?')}: {where}: {e.message}") from None
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     # JSON has no NaN/Infinity: keep them as null so every reader can parse the record
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     """Write record.json atomically; readers see the old or the new record, never half of one."""
     path = Path(run_dir) / RECORD_FILE
-    atomic_write_json(path, _finite(record))
+    atomic_write_json(path, finite(record))
     return path
 
 
@@ -166,7 +171,7 @@ def collect_metrics(run_dir: Path, metrics_json: list[Path] = ()) -> dict[str, A
                 continue
             if isinstance(data, dict):
                 metrics.update({str(k): v for k, v in data.items() if _is_number(v)})
-    return _finite(metrics)
+    return finite(metrics)
 
 
 def collect_params(run_dir: Path) -> dict[str, Any]:

@@ -121,15 +121,22 @@ def _num(value: Any) -> float | None:
 # --- ingredients -----------------------------------------------------------------------------
 
 
-def data_drift(root: Path, record: dict[str, Any]) -> list[str]:
-    """Recorded data paths whose content is not what the run read (missing paths included)."""
-    from envbuild import provenance
+def data_drift(root: Path, record: dict[str, Any], run_dir: Path | None = None) -> list[str]:
+    """Recorded data paths whose content is not what the run read (missing paths included), each
+    with the files added, removed and changed when the run kept a per-file manifest."""
+    from envbuild import manifest, provenance
 
     entries = record.get("data") or []
     missing = [e["path"] for e in entries if not (Path(root) / e["path"]).exists()]
     present = [e for e in entries if e["path"] not in missing]
-    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present])
-    changed = [e["path"] for e, n in zip(present, now) if n["sha256"] != e.get("sha256")]
+    listings: dict[str, list] = {}
+    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present], listings)
+    recorded = (record.get("manifests") or {}).get("data") or {}
+    changed = []
+    for e, n in zip(present, now):
+        if n["sha256"] != e.get("sha256"):
+            detail = manifest.changes(e["path"], manifest.load(run_dir, recorded.get(e["path"])), listings[e["path"]])
+            changed.append(f"{e['path']} ({detail})" if detail else e["path"])
     return changed + [f"{p} (missing)" for p in missing]
 
 
@@ -324,7 +331,7 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     root = Path(root).resolve()
     run_dir, record = store.load_run(root, ref)
     rid = record["id"]
-    drift = data_drift(root, record)
+    drift = data_drift(root, record, run_dir)
     if drift and not allow_data_drift:
         raise EnvbuildError(f"data changed since run {rid}: {', '.join(drift)}; restore it, or pass "
                             "--allow-data-drift to run anyway", EXIT_USAGE)
@@ -384,6 +391,9 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
                 say(f"note: {name} was redacted in the record and is not set here; the run gets none")
             continue
         env[name] = value
+    if any(REDACTED in arg for arg in record.get("command") or []):
+        say(f"note: the recorded command had secret values masked ({REDACTED}); the reproduction gets the mask, "
+            "not the secret")
     req = runner.RunRequest(
         command=list(record.get("command") or []),
         seed=record.get("seed"),
@@ -398,7 +408,8 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
 
 def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], original_id: str) -> Path:
     """Move the new run into the original project's runs, link it to the original, keep its outputs."""
-    from envbuild.record import write_record
+    from envbuild import chain
+    from envbuild.secrets import is_secret_file
     from envbuild.spec import load_spec
 
     dest = Path(store.runs_dir(root)) / new_dir.name
@@ -409,8 +420,12 @@ def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], origin
         if src.exists():
             target = dest / "outputs" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+            # the outputs are the run's; secret-named files among them stay out of the run dir
+            if src.is_dir():
+                shutil.copytree(src, target, ignore=lambda _, names: [n for n in names if is_secret_file(n)])
+            elif not is_secret_file(src):
+                shutil.copy2(src, target)
     new["reproduces"] = original_id
     new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
-    write_record(dest, new)
+    chain.seal(root, dest, new)  # sealed again, into this project's chain (the worktree's is gone)
     return dest

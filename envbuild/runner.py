@@ -18,15 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import engine, image, nvidia, provenance, record as rec, store
+from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
+from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
 WORKDIR = "/workspace"  # where the project is mounted in the container
+# The run's records must not be writable by the run: the project's .envbuild is mounted read-only
+# over itself, and the run writes (envbuild.track, the seeding hook) into a directory of its own,
+# mounted here, from which envbuild takes only the files it reads (RUN_OUTPUT_FILES).
+CONTAINER_RUN_DIR = "/envbuild/run"
+RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
+RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON)
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
+ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
 STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
                    # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
@@ -142,7 +150,7 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
     if spec.deterministic:
         determinism.update(DETERMINISM_ENV)
     env = {**spec.env, **req.env, "HOME": CONTAINER_HOME, "PYTHONUNBUFFERED": "1", **determinism,
-           "ENVBUILD_RUN_DIR": f"{WORKDIR}/{store.RUNS_DIR.as_posix()}/{run_id}"}
+           "ENVBUILD_RUN_ID": run_id, "ENVBUILD_RUN_DIR": CONTAINER_RUN_DIR}
     return env, determinism
 
 
@@ -161,11 +169,13 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
     only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
+    state = store.state_dir(root)
     options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR]
+               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
+               "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
     for k, v in env.items():
         options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
@@ -249,7 +259,8 @@ def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str,
         "host": {"os": "", "kernel": "", "machine": "", "cpu": None, "cpus": None, "memory_bytes": None,
                  "docker_version": None, "gpus": []},
         "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
-        "reproduces": None, "tags": {},
+        "reproduces": None, "tags": {}, "withheld": {"files": [], "masked": {}},
+        "manifests": {"data": {}, "outputs": {}},
     }
 
 
@@ -297,7 +308,10 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     started = rec.now_utc()
     run_id = rec.new_run_id(started)
     run_dir = store.new_run_dir(spec.root, run_id)
+    # secret-named variables given to the run: their values are masked wherever they turn up
+    masker = Masker(v for k, v in {**spec.env, **req.env}.items() if is_secret_name(k))
     record = _skeleton(run_id, spec, req, seed, network, None, started)
+    record["command"] = masker.argv(req.command)
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
@@ -317,24 +331,27 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
-            record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded)
-            record["data"], _ = provenance.data_checksums(spec.root, spec.data)
+            record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded, masker=masker)
+            listings: dict[str, list] = {}
+            record["data"], _ = provenance.data_checksums(spec.root, spec.data, listings)
+            record["manifests"]["data"] = {p: manifest.write(run_dir, p, files) for p, files in listings.items()}
             record["dvc"] = provenance.dvc_hashes(spec.root)
             record["host"] = provenance.host_facts(docker_version, found)
             record["cuda"] = {"lock": lock.cuda if lock else {}, "torch": None}
             env, determinism = container_env(spec, req, seed, run_id)
             env.update(gpu_env)
-            record["env"] = provenance.redact_env({**facts.env, **env})
+            record["env"] = {k: masker.text(v, "env") for k, v in provenance.redact_env({**facts.env, **env}).items()}
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root)
+            (run_dir / RUN_IO_DIR).mkdir()
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
-            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+            return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received before the script started")
         except EnvbuildError as e:
-            _finish(spec, run_dir, record, "failed", None, str(e))
+            _finish(spec, run_dir, record, masker, "failed", None, str(e))
             raise
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
@@ -342,25 +359,43 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             code = _container_run(args, env, run_dir, stopper, out, err)
         except KeyboardInterrupt:  # a signal before the container could be asked to stop
             signum = stopper.signum or signal.SIGINT
-            return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + signum,
+            return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received")
         except OSError as e:
-            _finish(spec, run_dir, record, "failed", None, f"docker run could not start: {e}")
+            _finish(spec, run_dir, record, masker, "failed", None, f"docker run could not start: {e}")
             raise EngineError(f"docker run could not start: {e}") from None
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
-        return run_dir, _finish(spec, run_dir, record, "interrupted", 128 + stopper.signum, f"{signame} received")
+        return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
+    if code != 0 and engine.server_version() is None:  # the engine went away under the run
+        return run_dir, _finish(spec, run_dir, record, masker, "failed", code,
+                                f"{ENGINE_FAILED}: the Docker engine stopped during the run (docker exited {code}); "
+                                "start the engine and run again")
     if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
         # docker's own failure (bad option, missing runtime): say docker's last line
         last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
-        return run_dir, _finish(spec, run_dir, record, "failed", code, f"docker run failed: {last}")
-    return run_dir, _finish(spec, run_dir, record, "succeeded" if code == 0 else "failed", code, None)
+        return run_dir, _finish(spec, run_dir, record, masker, "failed", code, f"docker run failed: {last}")
+    return run_dir, _finish(spec, run_dir, record, masker, "succeeded" if code == 0 else "failed", code, None)
 
 
-def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code: int | None,
+def _take_run_files(run_dir: Path) -> None:
+    """Move what the run wrote for envbuild (metrics, params, settings) into the run dir: regular
+    files of those names only (a symlink planted there is left where it is)."""
+    io_dir = run_dir / RUN_IO_DIR
+    for name in RUN_OUTPUT_FILES:
+        src = io_dir / name
+        if src.is_file() and not src.is_symlink():
+            os.replace(src, run_dir / name)
+    try:
+        io_dir.rmdir()  # kept only when the run left other files there
+    except OSError:
+        pass
+
+
+def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], masker: Masker, status: str, code: int | None,
             reason: str | None) -> dict[str, Any]:
     """Fill in what the run produced and write the final record."""
     ended = rec.now_utc()
@@ -370,19 +405,25 @@ def _finish(spec: Spec, run_dir: Path, record: dict[str, Any], status: str, code
 
     record["duration_s"] = round((ended - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds(), 3)
     try:
+        _take_run_files(run_dir)
         record["outputs"] = provenance.output_files(spec.root, spec.outputs)
+        record["manifests"]["outputs"] = {p: manifest.write(run_dir, p, files) for p, files in
+                                          manifest.of_outputs(record["outputs"], spec.outputs).items()}
         metrics_json = [spec.root / o / rec.METRICS_JSON for o in spec.outputs]
         record["metrics"] = rec.collect_metrics(run_dir, metrics_json)
-        record["params"] = rec.collect_params(run_dir)
+        for name in (rec.STDOUT_LOG, rec.STDERR_LOG, rec.PARAMS_FILE, rec.METRICS_FILE):
+            masker.file(run_dir / name)
+        record["params"] = masker.params(rec.collect_params(run_dir))
         record["determinism"]["settings"] = rec.collect_settings(run_dir)
         if "cuda" in record:
             record["cuda"]["torch"] = nvidia.torch_seen(run_dir)
     except OSError as e:  # never lose the record over a vanished output file
         record["reason"] = record["reason"] or f"could not read the run's outputs: {e}"
+    record["withheld"] = masker.section()
     rec.write_record(run_dir, record)
     if spec.tracking.get("mlflow") and status != "running":
         _export_mlflow(spec, run_dir, record)
-    return record
+    return chain.seal(spec.root, run_dir, record)  # the last write: from here on, changes show
 
 
 def _export_mlflow(spec: Spec, run_dir: Path, record: dict[str, Any]) -> None:

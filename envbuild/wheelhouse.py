@@ -18,6 +18,7 @@ file, requirement file, upgrade or binary-selection setting from the host.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import subprocess
@@ -194,7 +195,12 @@ def ensure_pins(pins: list[Pin], target: Target, *, progress=None, sources: Sour
             from envbuild.resolvers.indexes import pip_sources
 
             sources = pip_sources()
-        house.wheels.extend(_download(missing, target, sources))
+        try:
+            house.wheels.extend(_download(missing, target, sources))
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise _no_space() from None
         house.downloaded = [str(p) for p in missing]
     for wheel in house.wheels:  # cached ones too: refuse before anything is built
         verify(wheel)
@@ -250,7 +256,16 @@ def _download(pins: list[Pin], target: Target, sources: Sources) -> list[Wheel]:
         return wheels
 
 
+def _no_space() -> EnvbuildError:
+    # the download's temp dir is gone with it and nothing half-written entered the cache
+    return EnvbuildError(f"{wheels_dir()}: no space left on device while downloading wheels; nothing was added "
+                         "to the cache: free some space there (or set ENVBUILD_CACHE_DIR to a larger disk) and "
+                         "run again", EXIT_FAILURE)
+
+
 def _download_error(output: str, target: Target, pins: list[Pin]) -> EnvbuildError:
+    if "No space left on device" in output:
+        return _no_space()
     m = re.search(r"(?:No matching distribution found for|satisfies the requirement) ([^\s(]+)", output)
     if m:
         return EnvbuildError(

@@ -115,7 +115,7 @@ def test_failing_resolution_leaves_lockfiles_byte_identical(project: Path, cli, 
     assert r.returncode == 2, r.stdout + r.stderr
     assert named in r.stderr and "Traceback" not in r.stderr
     assert _snapshot(project) == before
-    assert not list(project.glob(".envbuild-lock-*"))  # no temp leftovers
+    assert not list(project.glob(".envbuild-lock-*")) and not list(project.glob(".envbuild/lock-*"))  # no temp leftovers
 
 
 def test_upgrade_package_relocks_and_keeps_base(project: Path, cli) -> None:

@@ -106,3 +106,30 @@ def show(
     ]
     for k, v in rows:
         console.print(f"[bold]{k:>16}[/]  {v}", soft_wrap=True, markup=True, highlight=False)
+
+
+@app.command("verify")
+def verify(
+    json_out: bool = typer.Option(False, "--json", help="Print {ok, sealed, problems, notes} as JSON on stdout."),
+) -> None:
+    """Check that no run record was altered or removed after its run (the records' hash chain).
+
+    Exit 0 when every sealed record and its files are as they were written, 1 naming each run that
+    was altered, removed, or added from elsewhere.
+    """
+    from pathlib import Path
+
+    from envbuild import chain
+    from envbuild.output import console, print_json
+
+    report = chain.verify(Path.cwd())
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        for note in report.notes:
+            console.print(f"[yellow]note[/] {note}", highlight=False)
+        for problem in report.problems:
+            console.print(f"[red]✗[/] {problem}", highlight=False)
+        verdict = "[green]intact[/]" if not report.problems else f"[red]{len(report.problems)} problem(s)[/]"
+        console.print(f"{report.sealed} sealed record(s) checked: {verdict}", highlight=False)
+    raise typer.Exit(1 if report.problems else 0)

@@ -262,11 +262,21 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
         return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
     say = log or (lambda _m: None)
     code = _code_entries(spec) if bake_code else None
-    inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
+    native = target == assemble.engine_platform()
+    if native:
+        inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
 
     def load(config_digest: str, diff_ids: list[str], base_layers: int) -> None:
         say(f"loading {ref} into the engine")
-        docker_load(store, config_digest, diff_ids, base_layers, ref, engine.docker_bin(), say)
+        base_blobs = None
+        if not native:  # the engine pulled (if anything) its own platform of the base: send this one's
+            from envbuild.oci.upload import fetch_blob
+
+            base = assemble.fetch_base(lock.base, target, store)
+            for blob in base.layers:
+                fetch_blob(base.ref, blob.digest, store)
+            base_blobs = [b.digest for b in base.layers]
+        docker_load(store, config_digest, diff_ids, base_layers, ref, engine.docker_bin(), say, base_blobs)
 
     written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base), platform=target,
                                 team_base=team_base, store=store, say=say, code_entries=code, load=load)

@@ -70,6 +70,7 @@ class PrivateRegistry:
     def __init__(self, root: Path) -> None:
         self.port = _free_port()
         self.storage = root / "storage"
+        root.mkdir(parents=True, exist_ok=True)
         self.config = root / "registry.yml"
         self.config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
                                f"http:\n  addr: 127.0.0.1:{self.port}\n")

@@ -62,9 +62,11 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def docker_load(store: Store, config_digest: str, diff_ids: list[str], skip: int, tag: str,
-                docker_bin: str, say: Callable[[str], None] = lambda m: None) -> None:
-    """Stream a docker-archive of the image into `docker load`; the first `skip` layers (the base's,
-    already in the engine) are named but not sent."""
+                docker_bin: str, say: Callable[[str], None] = lambda m: None,
+                base_blobs: list[str] | None = None) -> None:
+    """Stream a docker-archive of the image into `docker load`. The first `skip` layers (the base's)
+    are named but not sent when the engine has them; `base_blobs` (their gzip blobs, which the
+    engine decompresses itself) sends them instead, for a platform the engine never pulled."""
     layers = [f"{d.split(':', 1)[1]}/layer.tar" for d in diff_ids]
     manifest = [{"Config": f"{config_digest.split(':', 1)[1]}.json", "RepoTags": [tag], "Layers": layers}]
     proc = subprocess.Popen([docker_bin, "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -74,8 +76,10 @@ def docker_load(store: Store, config_digest: str, diff_ids: list[str], skip: int
         with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
             _add_bytes(tar, manifest[0]["Config"], store.verified(config_digest).read_bytes())
-            for name, diff_id in list(zip(layers, diff_ids))[skip:]:
-                path = store.verified(diff_id)
+            sources = list(base_blobs or []) + diff_ids[skip:]
+            for name, source in zip(layers if base_blobs else layers[skip:], sources):
+                path = store.verified(source)
+                diff_id = source
                 say(f"loading layer {diff_id[7:19]} ({path.stat().st_size / 1e6:.0f} MB)")
                 info = tarfile.TarInfo(name)
                 info.size, info.mode = path.stat().st_size, 0o644

@@ -257,7 +257,7 @@ def ping(registry: str, timeout: float = 5) -> None:
 def _unreachable(registry: str, e: Exception) -> RegistryUnreachable:
     reason = getattr(e, "reason", e)
     return RegistryUnreachable(
-        f"registry {registry} unreachable ({reason}); start it (make docker-up) or check the base"
+        f"registry {registry} unreachable ({reason}); start it (make docker-up) or check the image reference"
     )
 
 

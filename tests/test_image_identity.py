@@ -107,7 +107,12 @@ def test_a_second_way_that_shares_nothing_gives_the_same_digests(
     subprocess.run([str(debian_python), "-m", "venv", str(venv)], check=True, capture_output=True)
     from tests.conftest import REPO_ROOT
 
-    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(REPO_ROOT)], capture_output=True,
+    source = tmp_path / "envbuild-src"  # a copy: building a wheel writes build/ and *.egg-info beside the source
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "envbuild", source / "envbuild", ignore=shutil.ignore_patterns("__pycache__"))
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)], capture_output=True,
                              text=True, timeout=1200)
     assert install.returncode == 0, install.stderr[-2000:]
     other = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys.version)"],

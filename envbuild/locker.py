@@ -76,17 +76,17 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         reasons = [f"--upgrade-package {', '.join(upgrade_packages)}"] + reasons
 
     notes: list[str] = []
+    base, note = _base(spec, previous, upgrade, step)
+    notes += [note] if note else []
+    if spec.uses_pip:  # the venv is made by the base's python<X.Y>: refuse what it lacks, before anything is written
+        from envbuild.basepython import require_python
+
+        step(f"Checking that the base has Python {spec.python}")
+        note = require_python(spec, base)
+        notes += [note] if note else []
     # the work dir sits in .envbuild (ignored by git, same file system): a killed lock leaves no litter
     with tempfile.TemporaryDirectory(prefix="lock-", dir=state_dir(root)) as tmp:
         work = Path(tmp)
-        base, note = _base(spec, previous, upgrade, step)
-        notes += [note] if note else []
-        if spec.uses_pip:  # the venv is made by the base's python<X.Y>: refuse what it lacks, now
-            from envbuild.basepython import require_python
-
-            step(f"Checking that the base has Python {spec.python}")
-            note = require_python(spec, base)
-            notes += [note] if note else []
         resolver: dict[str, str] = {}
         conda_solver: dict[str, str] = {}
         indexes: list[str] = []

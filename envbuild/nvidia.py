@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from envbuild import cuda
+from envbuild.record import CUDA_FILE
 
 DRIVER_ENV = "ENVBUILD_CUDA_DRIVER_VERSION"
 CAPABILITIES_ENV = "ENVBUILD_GPU_CAPABILITIES"  # for the in-image hook: "9.0,8.6", one per visible GPU
@@ -123,6 +124,6 @@ def torch_seen(run_dir: Path) -> dict[str, Any] | None:
     import json
 
     try:
-        return json.loads((Path(run_dir) / "cuda.json").read_text())
+        return json.loads((Path(run_dir) / CUDA_FILE).read_text())
     except (OSError, ValueError):
         return None

@@ -65,6 +65,7 @@ LOCK_DIR = "lock"
 METRICS_FILE = "metrics.jsonl"  # names shared with runtime/site/envbuild/track.py
 PARAMS_FILE = "params.jsonl"
 SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
+CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by the hook
 METRICS_JSON = "metrics.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
 

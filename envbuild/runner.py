@@ -32,7 +32,7 @@ WORKDIR = "/workspace"  # where the project is mounted in the container
 # mounted here, from which envbuild takes only the files it reads (RUN_OUTPUT_FILES).
 CONTAINER_RUN_DIR = "/envbuild/run"
 RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
-RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON)
+RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
 ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
 STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed

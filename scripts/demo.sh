@@ -23,7 +23,7 @@ step "envbuild lock   (pip-tools: every pin hashed; base tag pinned to its diges
 "$ENVBUILD" lock
 git add requirements.lock envbuild.lock   # lockfiles belong in git, next to the code
 git -c user.name=envbuild-demo -c user.email=demo@localhost commit -qm "lock"
-step "envbuild build  (offline build from a hash-verified wheelhouse)"
+step "envbuild build  (envbuild writes the image from the lock: its id and digest are known before any push)"
 "$ENVBUILD" build
 step "envbuild run train.py   (twice, same seed)"
 "$ENVBUILD" run train.py

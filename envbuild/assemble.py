@@ -1,6 +1,6 @@
 """The image, assembled by envbuild from the lock: base layers untouched, then its own layers.
 
-    base (pulled by digest) · apt · conda · pip: each package >= 100 MB alone, then the rest · runtime
+    base (pulled by digest) · apt · conda · pip: each package >= 20 MB alone, then the rest · runtime
 
 Every layer is written by envbuild/oci/layer.py, the config and manifest by envbuild/oci/config.py,
 so the image id (config digest) and the manifest digest are known before any engine or registry

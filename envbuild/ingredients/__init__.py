@@ -20,7 +20,8 @@ from envbuild.oci.blobs import Store
 from envbuild.oci.layer import Layer
 from envbuild.spec import Spec
 
-BIG = 100 * 1000 * 1000  # a package at least this large (installed) gets a layer of its own
+BIG = 20 * 1000 * 1000  # a package at least this large (installed) gets a layer of its own: numpy too,
+# so a one-package change re-sends small layers only (torch, nvidia-*, numpy, scipy ... stay put)
 
 
 @dataclass

@@ -291,6 +291,22 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
     return BuildResult(facts, False, written.downloaded, written.cached, manifest_digest=written.manifest_digest)
 
 
+def built_and_described(spec: Spec, lock: EnvLock, store: Any, *, bake_code: bool = False, team_base: bool = False,
+                        platform: str | None = None, log: Callable[[str], None] | None = None) -> tuple[BuildResult, Any]:
+    """The image built (when missing) and envbuild's description of it (assemble.Written), rebuilt when
+    the engine has the image but the layer store lost what envbuild wrote (push, --oci, --check need it)."""
+    from envbuild import assemble
+
+    result = build(spec, lock, bake_code=bake_code, team_base=team_base, platform=platform, log=log)
+    written = assemble.described(store, result.id)
+    if written is None:
+        result = build(spec, lock, bake_code=bake_code, team_base=team_base, platform=platform, no_cache=True, log=log)
+        written = assemble.described(store, result.id)
+    if written is None:
+        raise EnvbuildError(f"{result.ref}: built, but {store.root} holds no description of it", EXIT_FAILURE)
+    return result, written
+
+
 def check(spec: Spec, lock: EnvLock, *, platform: str | None = None, bake_code: bool = False,
           log: Callable[[str], None] | None = None) -> tuple[BuildResult, str, str | None]:
     """Build (when needed), then build again from scratch (a fresh layer store, no engine) and compare:
@@ -301,13 +317,8 @@ def check(spec: Spec, lock: EnvLock, *, platform: str | None = None, bake_code: 
     from envbuild.fsutil import cache_dir
     from envbuild.oci.blobs import Store
 
-    result = build(spec, lock, bake_code=bake_code, platform=platform, log=log)
     store = Store.default()
-    first = assemble.described(store, result.id)
-    if first is None:
-        result = build(spec, lock, bake_code=bake_code, platform=platform, no_cache=True, log=log)
-        first = assemble.described(store, result.id)
-    assert first is not None
+    result, first = built_and_described(spec, lock, store, bake_code=bake_code, platform=platform, log=log)
     say = log or (lambda _m: None)
     say("rebuilding from scratch (empty layer store, no engine) to compare")
     (cache_dir() / "tmp").mkdir(parents=True, exist_ok=True)
@@ -322,17 +333,11 @@ def check(spec: Spec, lock: EnvLock, *, platform: str | None = None, bake_code: 
 def export_oci(spec: Spec, lock: EnvLock, dest: Path, *, platform: str | None = None, bake_code: bool = False,
                log: Callable[[str], None] | None = None) -> BuildResult:
     """The image as an OCI image layout at `dest` (base layers fetched from the base's registry)."""
-    from envbuild import assemble
     from envbuild.oci import layout, upload
     from envbuild.oci.blobs import Store
 
-    result = build(spec, lock, bake_code=bake_code, platform=platform, log=log)
     store = Store.default()
-    written = assemble.described(store, result.id)
-    if written is None:
-        result = build(spec, lock, bake_code=bake_code, platform=platform, no_cache=True, log=log)
-        written = assemble.described(store, result.id)
-    assert written is not None
+    result, written = built_and_described(spec, lock, store, bake_code=bake_code, platform=platform, log=log)
     base = parse_reference(written.base_name)
     for blob in written.layers[:written.base_layers]:
         upload.fetch_blob(base, blob.digest, store)
@@ -447,12 +452,9 @@ def build_and_push(spec: Spec, repo: str | None, *, bake_code: bool = False, tea
         raise EnvbuildError(f"{spec.source}: no repository to push to; give {give}, "
                             'or set image = "registry/repo" in the spec')
     lock = require_fresh_lock(spec)
-    from envbuild import assemble
     from envbuild.oci.blobs import Store
 
-    result = build(spec, lock, bake_code=bake_code, team_base=team_base, log=log)
-    if assemble.described(Store.default(), result.id) is None:  # the cache was emptied since the build
-        result = build(spec, lock, bake_code=bake_code, team_base=team_base, no_cache=True, log=log)
+    result, _ = built_and_described(spec, lock, Store.default(), bake_code=bake_code, team_base=team_base, log=log)
     if log:
         log(f"pushing {result.ref} to {target}")
     return push(spec.root, result.ref, target, lock, say=log or (lambda m: None))

@@ -43,6 +43,12 @@ class BuildContext:
     cached: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said once at the end, e.g. "no .pyc: cross-platform"
 
+    def fetched(self, what: str, downloaded: list[str], cached: list[str], extra: str = "") -> None:
+        """Count and say what a fetch downloaded and found in the cache."""
+        self.say(f"{what}: {len(downloaded)} downloaded, {len(cached)} from the cache{extra}")
+        self.downloaded += downloaded
+        self.cached += cached
+
 
 class Ingredient(Protocol):
     name: str

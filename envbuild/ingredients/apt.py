@@ -30,9 +30,7 @@ class Apt:
 
     def fetch(self, ctx: BuildContext) -> debs.DebSet:
         debset = debs.ensure(ctx.spec.root, ctx.platform, progress=ctx.say)
-        ctx.say(f"system packages: {len(debset.downloaded)} downloaded, {len(debset.cached)} from the cache")
-        ctx.downloaded += debset.downloaded
-        ctx.cached += debset.cached
+        ctx.fetched("system packages", debset.downloaded, debset.cached)
         return debset
 
     def layers(self, ctx: BuildContext, fetched: Any) -> list[Layer]:

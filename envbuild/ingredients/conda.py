@@ -21,9 +21,7 @@ class Conda:
 
     def fetch(self, ctx: BuildContext) -> condapkgs.CondaSet:
         cset = condapkgs.ensure(ctx.spec.root, ctx.platform, progress=ctx.say)
-        ctx.say(f"conda packages: {len(cset.downloaded)} downloaded, {len(cset.cached)} from the cache")
-        ctx.downloaded += cset.downloaded
-        ctx.cached += cset.cached
+        ctx.fetched("conda packages", cset.downloaded, cset.cached)
         return cset
 
     def layers(self, ctx: BuildContext, fetched: Any) -> list[Layer]:

@@ -111,10 +111,7 @@ class Pip:
         shared = ctx.lock.base_packages
         house = ensure_pins([p for p in pins if shared.get(p.name) != p.version], target, progress=ctx.say,
                             sources=project_sources(ctx.spec.root))
-        ctx.say(f"wheelhouse: {len(house.downloaded)} downloaded, {len(house.cached)} from the cache"
-                + (f", {len(shared)} in the team base" if shared else ""))
-        ctx.downloaded += house.downloaded
-        ctx.cached += house.cached
+        ctx.fetched("wheelhouse", house.downloaded, house.cached, f", {len(shared)} in the team base" if shared else "")
         return house
 
     def layers(self, ctx: BuildContext, fetched: Any) -> list[Layer]:

@@ -23,8 +23,8 @@ def bootstrap(
         [], "--include", metavar="PKGS",
         help="Extra Debian packages, comma-separated or repeated (python3, python3-venv and ca-certificates "
              "are always in)."),
-    mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror (a local one "
-                               "for air-gapped sites)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror URL (default: the one this "
+                                         "host's apt uses, from /etc/apt/sources.list(.d))."),
     force: bool = typer.Option(False, "--force", help="Build and push even when the tag is in the registry."),
     platform: List[str] = typer.Option(
         [], "--platform", metavar="PLATFORMS",
@@ -58,7 +58,7 @@ def bootstrap(
             info(f"{result.reference} is in the registry already; skipped (--force rebuilds)", markup=False)
         else:
             how = "rootfs from cache" if result.rootfs_cached else "rootfs built and cached"
-            info(f"pushed {result.reference} ({how})", markup=False)
+            info(f"pushed {result.reference} ({how}; Debian mirror {result.mirror})", markup=False)
     print(result.pinned)
 
 

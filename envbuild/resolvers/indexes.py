@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-PYPI = "https://pypi.org/simple"
+
+
+def default_index() -> str:
+    """pip's built-in default index (uv's is the same): taken from pip, not spelled out here."""
+    from pip._internal.models.index import PyPI
+
+    return PyPI.simple_url
 LOCAL = "local"
 
 
@@ -50,7 +56,7 @@ def _pip_config() -> dict[str, str]:
 def pip_index_urls() -> list[str]:
     """pip's index URLs as configured (credentials included: never record these)."""
     cfg = _pip_config()
-    return [u for u in [cfg.get("index-url") or PYPI, *cfg.get("extra-index-url", "").split()] if u]
+    return [u for u in [cfg.get("index-url") or default_index(), *cfg.get("extra-index-url", "").split()] if u]
 
 
 def unreachable(urls: list[str], timeout: float = 5) -> list[str]:
@@ -108,7 +114,7 @@ class Sources:
 
     def public(self) -> list[str]:
         """For envbuild.lock: no credential, local ones as "local"."""
-        urls = [] if self.no_index else [self.index_url or PYPI]
+        urls = [] if self.no_index else [self.index_url or default_index()]
         return _unique(public_url(u) for u in [*urls, *self.extra_index_urls, *self.find_links])
 
     def pip_env(self) -> dict[str, str | None]:

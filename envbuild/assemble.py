@@ -75,17 +75,13 @@ class Written:
                    list(d["diff_ids"]), d["base_name"], int(d["base_layers"]), d["platform"], list(d["comments"]))
 
 
-def _described(store: Store, config_digest: str) -> Path:
-    return store.root / "images" / f"{config_digest.split(':', 1)[1]}.json"
-
-
 def describe(store: Store, written: Written) -> None:
-    atomic_write_json(_described(store, written.config.digest), written.to_dict())
+    atomic_write_json(store.description(written.config.digest), written.to_dict())
 
 
 def described(store: Store, config_digest: str) -> Written | None:
     try:
-        return Written.from_dict(json.loads(_described(store, config_digest).read_text()))
+        return Written.from_dict(json.loads(store.description(config_digest).read_text()))
     except (OSError, ValueError, KeyError):
         return None
 

@@ -22,7 +22,6 @@ from envbuild import __version__, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
-from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
 TEMPLATE = Path(__file__).parent / "templates" / "Dockerfile"
@@ -335,6 +334,7 @@ def export_oci(spec: Spec, lock: EnvLock, dest: Path, *, platform: str | None = 
     """The image as an OCI image layout at `dest` (base layers fetched from the base's registry)."""
     from envbuild.oci import layout, upload
     from envbuild.oci.blobs import Store
+    from envbuild.registry import parse_reference
 
     store = Store.default()
     result, written = built_and_described(spec, lock, store, bake_code=bake_code, platform=platform, log=log)
@@ -398,6 +398,8 @@ def pushed_digest(root: Path, lock_hash: str) -> str | None:
 
 def remote_ref(local: str, repo: str) -> str:
     """REGISTRY/REPO[:TAG] to push to; without a tag, the local tag (lock hash prefix) is used."""
+    from envbuild.registry import parse_reference  # urllib and http.client: only when a registry is asked
+
     ref = parse_reference(repo)
     if ref.digest:
         raise EnvbuildError(f"{repo}: push to a repository or tag, not a digest")
@@ -412,6 +414,7 @@ def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], 
     from envbuild.oci import upload
     from envbuild.oci.blobs import Store
     from envbuild.oci.config import MANIFEST_TYPE
+    from envbuild.registry import parse_reference
 
     remote = remote_ref(local, repo)
     facts = inspect(local)

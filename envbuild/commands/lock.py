@@ -23,7 +23,7 @@ def lock(
 ) -> None:
     """Lock the project: requirements.lock, conda-lock.yml, system-packages.lock, base digest; envbuild.lock governs them.
 
-    Python dependencies are compiled with pip-tools (or uv, `resolver = "uv"`) into
+    Python dependencies are compiled with uv (or pip-compile, `resolver = "pip-tools"`) into
     requirements.lock: every pin `==` with the sha256 of every artifact, no index URL or path.
     environment.yml is solved (conda-lock, or py-rattler without a conda executable) into
     conda-lock.yml. The base tag is pinned to its registry digest.

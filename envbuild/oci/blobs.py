@@ -60,6 +60,10 @@ class Store:
             raise EnvbuildError(f"{digest!r} is not a sha256 digest")
         return self.root / "blobs" / "sha256" / hexd
 
+    def description(self, config_digest: str) -> Path:
+        """Where assemble keeps what it wrote for an image (its manifest, blobs, base), by image id."""
+        return self.root / "images" / f"{config_digest.split(':', 1)[1]}.json"
+
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
 

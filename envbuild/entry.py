@@ -56,19 +56,11 @@ def _noop_build(args: list[str]) -> bool:
 
         spec = load_spec(project)
         lock = require_fresh_lock(spec)
-        native = platforms.host()  # the full CLI's choose_platform: the engine's own, when the lock has it
-        if native not in lock.platforms:
-            return False
-        ref = image_ref(spec, lock, platform=native)
+        ref = image_ref(spec, lock, platform=platforms.choose(lock.platforms, None))
         data = engine.inspect_image_fast(ref)
         if data is None:
             return False
-        try:
-            import json
-
-            digest = json.loads(Store.default().description(data["Id"]).read_text())["manifest_digest"]
-        except (OSError, ValueError, KeyError):  # as assemble.described: built before descriptions existed
-            digest = None
+        digest = Store.default().manifest_digest(data["Id"])
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False
     if "--json" in given:

@@ -90,10 +90,10 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
               platform: str | None = None) -> str:
     """The local tag of the project's image: envbuild/<project>:<lock hash[:12]>[-<arch>][-base]
     [-code-<tree[:12]>]; -<arch> only for a platform other than the engine's (say -arm64)."""
-    from envbuild.assemble import engine_platform
+    from envbuild import platforms
 
     tag = lock.lock_hash[:12]
-    if platform and platform != engine_platform():
+    if platform and platform != platforms.host():
         tag += "-" + platform.split("/")[1]
     if team_base:
         tag += "-base"
@@ -248,20 +248,21 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
 
     Wheels, conda packages and .debs are fetched and verified first, so a bad file stops the build
     before anything is written; the engine gets the image only once its digests are known."""
-    from envbuild import assemble
-    from envbuild.oci.layout import docker_load
+    from envbuild import platforms
     from envbuild.oci.blobs import Store
 
-    target = assemble.choose_platform(lock, platform)
+    target = platforms.choose(lock.platforms, platform)
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base, platform=target)
     facts = inspect(ref)
     store = Store.default()
-    if facts is not None and not no_cache:
-        written = assemble.described(store, facts.id)
-        return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
+    if facts is not None and not no_cache:  # the hot path of every run: no assemble import
+        return BuildResult(facts, True, manifest_digest=store.manifest_digest(facts.id))
+    from envbuild import assemble
+    from envbuild.oci.layout import docker_load
+
     say = log or (lambda _m: None)
     code = _code_entries(spec) if bake_code else None
-    native = target == assemble.engine_platform()
+    native = target == platforms.host()
     if native:
         inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
 

@@ -291,6 +291,17 @@ def _normalise_shadow(entries: list) -> list:
     return out
 
 
+def python_label(entries: list) -> dict[str, str]:
+    """The base's Python (X.Y) as a config label: `envbuild lock` reads it from the registry instead of
+    running the base to find out (envbuild/basepython.py)."""
+    from envbuild.basepython import LABEL
+
+    found = sorted({m.group(1) for e in entries if e.kind == "file"
+                    and (m := re.fullmatch(r"usr/bin/python(3\.[0-9]+)", e.path.lstrip("./")))},
+                   key=lambda v: int(v.split(".")[1]))
+    return {LABEL: found[-1]} if found else {}
+
+
 def write_and_push(tarball: Path, name, suite: str, step: Report, arch: str | None = None,
                    tagged: bool = True) -> tuple[str, int]:
     """The rootfs as a deterministic one-layer OCI image, pushed over the registry API (under the tag,
@@ -305,7 +316,8 @@ def write_and_push(tarball: Path, name, suite: str, step: Report, arch: str | No
         entries = _normalise_shadow(layer.tar_entries(f))
     rootfs = layer.write(entries, store, epoch, f"envbuild base bootstrap {suite}")
     cfg = ImageConfig(architecture=arch, variant="v8" if arch == "arm64" else None,
-                      env=dict(e.split("=", 1) for e in IMAGE_ENV), cmd=["python3"], diff_ids=[rootfs.diff_id],
+                      env=dict(e.split("=", 1) for e in IMAGE_ENV), labels=python_label(entries),
+                      cmd=["python3"], diff_ids=[rootfs.diff_id],
                       history=[{"created": timestamp(epoch), "created_by": f"envbuild base bootstrap {suite}"}])
     config_bytes = cfg.to_bytes(epoch)
     config = Blob(CONFIG_TYPE, store.put_bytes(config_bytes), len(config_bytes))

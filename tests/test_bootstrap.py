@@ -172,3 +172,14 @@ def test_real_bootstrap_cached_second_time_and_runs_offline(docker_engine, tmp_p
         _delete_from_registry(ref)
         for i in filter(None, dict.fromkeys(made)):
             subprocess.run(["docker", "rmi", i], capture_output=True)
+
+
+def test_the_base_says_its_python_in_a_label() -> None:
+    from envbuild.basepython import LABEL, from_config
+    from envbuild.oci.layer import Entry
+
+    entries = [Entry("usr/bin/python3.11", "file", 0o755), Entry("usr/bin/python3", "symlink", linkname="python3.11"),
+               Entry("usr/lib/python3.9", "dir", 0o755)]
+    assert bs.python_label(entries) == {LABEL: "3.11"}
+    assert from_config({"config": {"Labels": bs.python_label(entries)}}) == ["3.11"]  # lock needs no sandbox
+    assert bs.python_label([Entry("usr/bin/perl", "file")]) == {}

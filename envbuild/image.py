@@ -24,8 +24,8 @@ from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
 from envbuild.spec import Spec
 
-TEMPLATE = Path(__file__).parent / "templates" / "Dockerfile"
-VENV_STEPS = Path(__file__).parent / "templates" / "venv.Dockerfile"
+TEMPLATE = Path(__file__).parent / "templates" / "dockerfile" / "Dockerfile"
+VENV_STEPS = Path(__file__).parent / "templates" / "dockerfile" / "venv.Dockerfile"
 RUNTIME_SITE = Path(__file__).parent / "runtime" / "site"
 VENV = "/opt/venv"
 BASE_VENV = "/opt/envbuild/base-venv"  # where a team base (envbuild base build) keeps its packages

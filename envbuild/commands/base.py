@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -68,6 +69,14 @@ def build(
         None, "--push", help="REGISTRY/REPO[:TAG] to push the base to; default: `image` from the spec."),
     json_out: bool = typer.Option(False, "--json", help="Print {pushed, repo_digest, base_line, ...} as JSON on stdout."),
     project: str = typer.Option(".", "--project", "-C", help="The team base's spec directory."),
+    template: Optional[str] = typer.Option(
+        None, "--template", "-t", metavar="NAME",
+        help="Start the spec directory from a shipped team-base spec: cpu, cuda12-torch or cuda13-torch "
+             "(written when the directory has none, then locked)."),
+    torch_source: Optional[str] = typer.Option(
+        None, "--torch-source", metavar="URL|DIR",
+        help="With a cuda*-torch template: where its CUDA torch builds come from (the PyTorch wheel index "
+             "for that CUDA version, a mirror of it, or a directory of wheels)."),
 ) -> None:
     """Build a team base from a spec (Python, common dependencies, system packages) on the spec's digest-pinned base,
     push it, and print the line a team project puts in its spec: base = "REPO@sha256:...".
@@ -77,12 +86,20 @@ def build(
 
     Its system-packages are the .debs of system-packages.lock, installed offline (as for `envbuild build`).
 
-    Example: envbuild base build --push 127.0.0.1:5000/team/base:2026-05
+    With --template, the spec comes from a shipped template (written into -C DIR when that has no
+    pyproject.toml) and is locked first when its lock is missing or stale.
+
+    Examples: envbuild base build --push 127.0.0.1:5000/team/base:2026-05 ·
+    envbuild base build --template cpu -C team-base --push 127.0.0.1:5000/team/base-cpu
     """
     from envbuild.image import build_and_push
     from envbuild.output import info, print_json
     from envbuild.spec import load_spec
 
+    if template is not None:
+        from envbuild.teambase import from_template
+
+        from_template(Path(project), template, torch_source, say=info)
     entry = build_and_push(load_spec(project), push, team_base=True, log=info)
     line = f'base = "{entry["repo_digest"]}"'
     if json_out:

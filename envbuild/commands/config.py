@@ -13,7 +13,7 @@ def config(
 ) -> None:
     """Validate the project's spec and print the effective settings (defaults filled in).
 
-    Reads \[tool.envbuild] in pyproject.toml (with its \[project] table) and/or a standalone envbuild.toml.
+    Reads \\[tool.envbuild] in pyproject.toml (with its \\[project] table) and/or a standalone envbuild.toml.
 
     A bad spec prints one line naming the file, the key and the fix, and exits 2; a good one exits 0.
 

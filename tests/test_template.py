@@ -119,3 +119,15 @@ def test_ci_templates_parse_and_name_only_real_commands() -> None:
         for word in words[2:]:
             if word.startswith("-") and word != ">":
                 assert word in known, f"{' '.join(words)}: {word} is not an option of envbuild {words[1]}"
+
+
+def test_the_wheel_carries_the_templates(tmp_path: Path) -> None:
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                        str(tmp_path), str(REPO_ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    names = zipfile.ZipFile(next(tmp_path.glob("envbuild-*.whl"))).namelist()
+    for kind, name in [("projects", "torch"), ("bases", "cuda13-torch")]:
+        assert f"envbuild/templates/{kind}/{name}/pyproject.toml" in names
+    assert "envbuild/templates/ci/github-actions.yml" in names

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from envbuild.commands import options
+
 app = typer.Typer(
     help="Base images: bootstrap one from a Debian mirror (no registry to pull from), or build a team base.",
     no_args_is_help=True,
@@ -67,8 +69,8 @@ def bootstrap(
 def build(
     push: str | None = typer.Option(
         None, "--push", help="REGISTRY/REPO[:TAG] to push the base to; default: `image` from the spec."),
-    json_out: bool = typer.Option(False, "--json", help="Print {pushed, repo_digest, base_line, ...} as JSON on stdout."),
-    project: str = typer.Option(".", "--project", "-C", help="The team base's spec directory."),
+    json_out: bool = options.json_out("{pushed, repo_digest, base_line, ...}"),
+    project: Path = options.project("The team base's spec directory."),
     template: Optional[str] = typer.Option(
         None, "--template", "-t", metavar="NAME",
         help="Start the spec directory from a shipped team-base spec: cpu, cuda12-torch or cuda13-torch "

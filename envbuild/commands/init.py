@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def init(
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project directory (default: here)."),
+    project: Path = options.project("The project directory (default: here)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing [tool.envbuild] table or envbuild.toml."),
     template: str = typer.Option(None, "--template", "-t", metavar="NAME",
                                  help="Write a whole starter project instead: minimal (numpy) or torch."),

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def lock(
     upgrade: bool = typer.Option(False, "--upgrade", "-U",
@@ -18,8 +20,8 @@ def lock(
                                help="Resolve nothing: exit 0 when the lock is fresh, 1 when stale (naming what changed)."),
     remote: bool = typer.Option(False, "--remote",
                                 help="With --check: also ask the registry whether the base tag has moved."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
+    json_out: bool = options.json_out("the result"),
+    project: Path = options.project("Project directory."),
 ) -> None:
     """Lock the project: requirements.lock, conda-lock.yml, system-packages.lock, base digest; envbuild.lock governs them.
 

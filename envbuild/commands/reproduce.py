@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def reproduce(
     run: str = typer.Argument(..., help="The run to reproduce: an id, an id prefix, or 'latest'."),
@@ -16,8 +18,8 @@ def reproduce(
     allow_data_drift: bool = typer.Option(
         False, "--allow-data-drift", help="Run even when data changed since the original run (and say so)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary worktree under .envbuild/reproduce/."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory the run belongs to."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (the run's output goes to stderr)."),
+    project: Path = options.project("Project directory the run belongs to."),
+    json_out: bool = options.json_out("the result"),
 ) -> None:
     """Run a recorded run again, from its record, and check that its metrics come back.
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from envbuild.commands import options
+
 app = typer.Typer(help="List run records (newest first), or show one with `envbuild runs show ID|latest`.",
                   invoke_without_command=True)
 
@@ -16,9 +18,9 @@ KEY_METRICS = 3  # metrics shown per row in the table
 @app.callback()
 def runs(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json", help="Print the records as a JSON list on stdout."),
+    json_out: bool = options.json_out("the records"),
     n: Optional[int] = typer.Option(20, "-n", min=1, help="Show at most N runs (newest first)."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
+    project: Path = options.project("Project directory."),
 ) -> None:
     """List this project's runs, newest first: id, status, start, duration, seed, commit, key metrics."""
     ctx.obj = project  # `envbuild runs -C DIR show` reads it
@@ -74,9 +76,9 @@ def _table(records: list) -> "object":
 def show(
     ctx: typer.Context,
     ref: str = typer.Argument("latest", help="A run id, a unique prefix of one, or latest."),
-    json_out: bool = typer.Option(False, "--json", help="Print the whole record as JSON on stdout."),
-    project: Optional[Path] = typer.Option(None, "--project", "-C", show_default=False,
-                                           help="Project directory (default: the one given to runs, else .)."),
+    json_out: bool = options.json_out("the whole record"),
+    project: Optional[Path] = options.project("Project directory (default: the one given to runs, else .).",
+                                              default=None),
 ) -> None:
     """Show one run record: status, command, image, code, data, metrics and outputs."""
     from envbuild import store
@@ -110,7 +112,7 @@ def show(
 
 @app.command("verify")
 def verify(
-    json_out: bool = typer.Option(False, "--json", help="Print {ok, sealed, problems, notes} as JSON on stdout."),
+    json_out: bool = options.json_out("{ok, sealed, problems, notes}"),
 ) -> None:
     """Check that no run record was altered or removed after its run (the records' hash chain).
 

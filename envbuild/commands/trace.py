@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def trace(
     file: Path = typer.Argument(..., help="Any file: a model, a checkpoint, a report, wherever the copy lives."),
-    project: list[Path] = typer.Option(
-        None, "--project", "-C", help="Project whose runs to search (repeatable; default: the current directory)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    project: list[Path] = options.project("Project whose runs to search (repeatable; default: the current directory).",
+                                          default=None),
+    json_out: bool = options.json_out("the result"),
 ) -> None:
     """Find the run that wrote this file, by content: its sha256 against every run's recorded outputs.
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def verify(
     reproduce_run: str = typer.Option(
@@ -13,8 +15,8 @@ def verify(
     rtol: float = typer.Option(1e-5, "--rtol", help="Relative metric tolerance for --reproduce."),
     atol: float = typer.Option(1e-8, "--atol", help="Absolute metric tolerance for --reproduce."),
     metric: list[str] = typer.Option(None, "--metric", help="NAME=TOL for one metric with --reproduce. Repeatable."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory."),
-    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
+    project: Path = options.project("Project directory."),
+    json_out: bool = options.json_out("the checks"),
 ) -> None:
     """Check, for CI, that the environment is what the lock says and results still come back.
 

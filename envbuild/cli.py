@@ -11,7 +11,8 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import base, build, config, diff, doctor, init, lock, push, reproduce, run, runs, trace, verify
+from envbuild.commands import (base, build, config, diff, doctor, init, lock, push, report, reproduce, run, runs,
+                               trace, verify)
 
 app = typer.Typer(
     name="envbuild",
@@ -38,6 +39,7 @@ app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_o
 app.add_typer(runs.app, name="runs")
 app.command("reproduce")(reproduce.reproduce)
 app.command("diff")(diff.diff)
+app.command("report")(report.report)
 app.command("trace")(trace.trace)
 app.command("verify")(verify.verify)
 

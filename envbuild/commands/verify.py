@@ -15,6 +15,8 @@ def verify(
     metric: list[str] = typer.Option(None, "--metric", help="NAME=TOL for one metric with --reproduce. Repeatable."),
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory."),
     json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
+    report_file: Path = typer.Option(None, "--report", metavar="FILE", help="Also write the checks and the HTML "
+                                     "report of the runs (with --reproduce both runs, else the latest) to FILE."),
 ) -> None:
     """Check, for CI, that the environment is what the lock says and results still come back.
 
@@ -33,6 +35,12 @@ def verify(
 
     tol = Tolerance(rtol, atol, parse_metric_tolerances(metric or []))
     checks = run_checks(project.resolve(), reproduce_run, tol, say=info, quiet=json_out)
+    if report_file:
+        from envbuild import report, store
+
+        runs = next((c.runs for c in checks if c.runs), None) or [r["id"] for r in store.list_runs(project, limit=1)]
+        report.write(project.resolve(), runs, report_file, checks)
+        info(f"report written: {report_file}")
     if json_out:
         print_json(to_dict(checks))
     else:

@@ -124,39 +124,44 @@ def _files(entries: list[dict[str, Any]], count_key: str | None) -> str:
 
 def lineage_figure(go: Any, record: dict[str, Any]) -> Any:
     """output → run → image → lock files → base digest, and data files → run, as a Sankey graph
-    (flows point from an ingredient to what was made from it)."""
+    (flows point from an ingredient to what was made from it), one column per kind of thing."""
     image, lock = record.get("image") or {}, record.get("lock") or {}
-    labels: list[str] = []
-    hovers: list[str] = []
+    nodes: list[tuple[str, str, int]] = []  # (label, hover, column)
     links: list[tuple[int, int]] = []
 
-    def node(label: str, hover: str) -> int:
-        labels.append(label)
-        hovers.append(hover)
-        return len(labels) - 1
+    def node(label: str, hover: str, column: int) -> int:
+        nodes.append((label, hover, column))
+        return len(nodes) - 1
 
-    base = node(f"base {_short(image.get('base_digest'))}", f"{image.get('base')}@{image.get('base_digest')}")
+    base = node(f"base {_short(image.get('base_digest'))}", f"{image.get('base')}@{image.get('base_digest')}", 0)
     image_digest = image.get("repo_digest") or image.get("id")
-    img = node(f"image {_short(image_digest)}", f"{image.get('ref')}<br>{image_digest}")
+    img = node(f"image {_short(image_digest)}", f"{image.get('ref')}<br>{image_digest}", 1)
     links.append((base, img))
     for name, sha in (lock.get("lockfiles") or {}).items():
-        links.append((node(f"{name} {_short(sha, 8)}", f"{name}<br>sha256 {sha}"), img))
-    run = node(f"run {record.get('id')}", f"run {record.get('id')}<br>{' '.join(record.get('command') or [])}")
+        links.append((node(f"{name} {_short(sha, 8)}", f"{name}<br>sha256 {sha}", 0), img))
+    run = node(f"run {record.get('id')}", f"run {record.get('id')}<br>{' '.join(record.get('command') or [])}", 2)
     links.append((img, run))
     for d in record.get("data") or []:
-        links.append((node(f"data {d.get('path')} {_short(d.get('sha256'), 8)}", f"{d.get('path')}<br>sha256 "
-                           f"{d.get('sha256')}"), run))
+        links.append((node(f"data {d.get('path')} {_short(d.get('sha256'), 8)}",
+                           f"{d.get('path')}<br>sha256 {d.get('sha256')}", 1), run))
     for o in record.get("outputs") or []:
         links.append((run, node(f"{o.get('path')} {_short(o.get('sha256'), 8)}",
-                                f"{o.get('path')}<br>sha256 {o.get('sha256')}")))
+                                f"{o.get('path')}<br>sha256 {o.get('sha256')}", 3)))
+    # fixed columns, each node centred in its share of the column: labels never run into each other
+    columns = [[i for i, n in enumerate(nodes) if n[2] == c] for c in range(4)]
+    xs, ys = [0.0] * len(nodes), [0.0] * len(nodes)
+    for c, members in enumerate(columns):
+        for k, i in enumerate(members):
+            xs[i], ys[i] = (0.001, 0.3, 0.55, 0.999)[c], (k + 0.5) / len(members)
     fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node=dict(label=labels, customdata=hovers, hovertemplate="%{customdata}<extra></extra>", pad=18,
-                  thickness=14, color="#9aa7c7"),
+        arrangement="fixed",
+        node=dict(label=[n[0] for n in nodes], customdata=[n[1] for n in nodes], x=xs, y=ys,
+                  hovertemplate="%{customdata}<extra></extra>", pad=18, thickness=14, color="#9aa7c7"),
         link=dict(source=[s for s, _ in links], target=[t for _, t in links], value=[1] * len(links),
                   color="rgba(99,110,250,0.25)"),
     ))
-    fig.update_layout(height=max(260, 40 * len(labels)), margin=dict(l=10, r=10, t=10, b=10), font_size=12)
+    tallest = max(len(m) for m in columns)
+    fig.update_layout(height=max(220, 70 * tallest), margin=dict(l=10, r=10, t=10, b=10), font_size=12)
     return fig
 
 
@@ -167,6 +172,9 @@ def metric_figure(go: Any, name: str, runs: list[tuple[str, dict]]) -> Any:
             xs, ys = data[name]
             fig.add_trace(go.Scatter(x=xs, y=ys, name=run_id, mode="lines+markers",
                                      line=dict(color=COLORS[i % len(COLORS)])))
+    steps = [x for _, data in runs if name in data for x in data[name][0]]
+    if all(isinstance(x, int) for x in steps):  # whole steps: no tick at 0.5
+        fig.update_xaxes(dtick=max(1, (max(steps) - min(steps)) // 10))
     fig.update_layout(title=name, height=320, margin=dict(l=50, r=20, t=50, b=40), xaxis_title="step",
                       yaxis_title=name, legend=dict(orientation="h", y=-0.2), template="plotly_white")
     return fig
@@ -219,8 +227,8 @@ def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = N
     config = {"displaylogo": False, "responsive": True}
     ids = [r["id"] for _, r in runs]
 
-    def fig_html(fig: Any, div_id: str) -> str:
-        return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=config)
+    def fig_html(fig: Any, div_id: str, **extra: Any) -> str:
+        return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={**config, **extra})
 
     sections: list[str] = []
     if checks:
@@ -256,7 +264,7 @@ def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = N
         sections.append(f'<section id="diff"><h2>Diff by cause: {_e(a["id"])} → {_e(b["id"])}</h2>'
                         + diff_html(diff_records(a, b, dir_a, dir_b)) + "</section>")
 
-    lineage = [f'<h3>Run {_e(r["id"])}</h3><div class="lineage">{fig_html(lineage_figure(go, r), f"lineage-{i}")}</div>'
+    lineage = [f'<h3>Run {_e(r["id"])}</h3><div class="lineage">{fig_html(lineage_figure(go, r), f"lineage-{i}", displayModeBar=False)}</div>'
                for i, (_, r) in enumerate(runs)]
     sections.append('<section id="lineage"><h2>Lineage</h2><p>Each flow goes from an ingredient to what was made '
                     'from it: base and lock files → image → run → outputs, data files → run. Hover a box for its '

@@ -148,7 +148,7 @@ def test_browser_draws_the_charts_and_lineage_offline(two_runs: Path, chromium: 
     plots = {p["id"]: p for p in page.value["plots"]}
     assert set(plots) == {"metric-0", "metric-1", "lineage-0", "lineage-1"}
     for p in plots.values():
-        assert p["width"] > 900 and p["height"] >= 250, p
+        assert p["width"] > 900 and p["height"] >= 200, p
     assert plots["metric-0"]["curves"] == 2 and plots["metric-1"]["curves"] == 2  # both runs overlaid
     assert "acc" in plots["metric-0"]["text"] and "loss" in plots["metric-1"]["text"]
     # base, lock file, image, run, two data files, one output: 7 boxes, 6 flows

@@ -221,6 +221,27 @@ def checks_html(checks: list[Any]) -> str:
 # --- the page -------------------------------------------------------------------------------
 
 
+def _metrics_section(go: Any, runs: list[tuple[Path, dict[str, Any]]], fig_html: Any) -> str:
+    """A chart per metric logged over steps (the runs overlaid); single values and params in tables."""
+    ids = [r["id"] for _, r in runs]
+    history = [(r["id"], series(d)) for d, r in runs]
+    plotted = sorted({name for _, data in history for name, (xs, _) in data.items() if len(xs) > 1})
+    parts = ["<h2>Metrics</h2>"]
+    parts += [f'<div class="chart">{fig_html(metric_figure(go, name, history), f"metric-{n}")}</div>'
+              for n, name in enumerate(plotted)] or [
+        "<p>No metric was logged over steps (envbuild.track.log_metrics(..., step=N)).</p>"]
+    # a single value has no curve: such metrics (and the params) go in tables, one column per run
+    single = sorted({k for _, r in runs for k in (r.get("metrics") or {})} - set(plotted))
+    if single:
+        parts.append("<h3>Final values</h3>" + _table(
+            ["metric", *ids], ([k, *(_fmt((r.get("metrics") or {}).get(k)) for _, r in runs)] for k in single)))
+    params = sorted({k for _, r in runs for k in (r.get("params") or {})})
+    if params:
+        parts.append("<h3>Params</h3>" + _table(
+            ["param", *ids], ([k, *((r.get("params") or {}).get(k) for _, r in runs)] for k in params)))
+    return '<section id="metrics">' + "\n".join(parts) + "</section>"
+
+
 def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = None, title: str | None = None) -> str:
     """The whole HTML page for these (run dir, record) pairs, oldest first as given."""
     go, offline = _plotly()
@@ -239,38 +260,23 @@ def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = N
                         f'{COLORS[i % len(COLORS)]}"></span>Run {_e(record["id"])}</h2>'
                         f'<table class="card">{rows}</table></section>')
 
-    history = [(r["id"], series(d)) for d, r in runs]
-    plotted = sorted({name for _, data in history for name, (xs, _) in data.items() if len(xs) > 1})
-    charts = [f'<div class="chart">{fig_html(metric_figure(go, name, history), f"metric-{n}")}</div>'
-              for n, name in enumerate(plotted)]
-    # a single value has no curve: such metrics (and the params) go in tables, one column per run
-    single = sorted({k for _, r in runs for k in (r.get("metrics") or {})} - set(plotted))
-    metric_parts = ["<h2>Metrics</h2>"]
-    metric_parts.append("".join(charts) if charts else
-                        "<p>No metric was logged over steps (envbuild.track.log_metrics(..., step=N)).</p>")
-    if single:
-        metric_parts.append("<h3>Final values</h3>" + _table(
-            ["metric", *ids], ([k, *(_fmt((r.get("metrics") or {}).get(k)) for _, r in runs)] for k in single)))
-    params = sorted({k for _, r in runs for k in (r.get("params") or {})})
-    if params:
-        metric_parts.append("<h3>Params</h3>" + _table(
-            ["param", *ids], ([k, *((r.get("params") or {}).get(k) for _, r in runs)] for k in params)))
-    sections.append('<section id="metrics">' + "\n".join(metric_parts) + "</section>")
-
+    if runs:
+        sections += [_metrics_section(go, runs, fig_html)]
     if len(runs) == 2:
         from envbuild.compare import diff_records
 
         (dir_a, a), (dir_b, b) = runs
         sections.append(f'<section id="diff"><h2>Diff by cause: {_e(a["id"])} → {_e(b["id"])}</h2>'
                         + diff_html(diff_records(a, b, dir_a, dir_b)) + "</section>")
+    if runs:
+        lineage = [f'<h3>Run {_e(r["id"])}</h3><div class="lineage">'
+                   f'{fig_html(lineage_figure(go, r), f"lineage-{i}", displayModeBar=False)}</div>'
+                   for i, (_, r) in enumerate(runs)]
+        sections.append('<section id="lineage"><h2>Lineage</h2><p>Each flow goes from an ingredient to what '
+                        'was made from it: base and lock files → image → run → outputs, data files → run. '
+                        'Hover a box for its full digest.</p>' + "\n".join(lineage) + "</section>")
 
-    lineage = [f'<h3>Run {_e(r["id"])}</h3><div class="lineage">{fig_html(lineage_figure(go, r), f"lineage-{i}", displayModeBar=False)}</div>'
-               for i, (_, r) in enumerate(runs)]
-    sections.append('<section id="lineage"><h2>Lineage</h2><p>Each flow goes from an ingredient to what was made '
-                    'from it: base and lock files → image → run → outputs, data files → run. Hover a box for its '
-                    'full digest.</p>' + "\n".join(lineage) + "</section>")
-
-    page_title = title or ("envbuild report: " + ", ".join(ids) if ids else "envbuild report")
+    page_title = title or ("envbuild report: " + ", ".join(ids) if ids else "envbuild report: checks")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Template(TEMPLATE.read_text()).substitute(
         title=_e(page_title), plotlyjs=offline.get_plotlyjs(), generated=_e(generated),
@@ -281,11 +287,11 @@ def write(root: Path, refs: list[str], out: Path, checks: list[Any] | None = Non
     """Write the report of these runs of the project at `root` to `out`, atomically; return its path."""
     from envbuild import store
 
-    runs: dict[str, tuple[Path, dict[str, Any]]] = {}
+    by_id: dict[str, tuple[Path, dict[str, Any]]] = {}
     for ref in refs:
         run_dir, record = store.load_run(root, ref)
-        runs.setdefault(record["id"], (Path(run_dir), record))  # "latest" and its id are one run
-    runs = list(runs.values())
+        by_id.setdefault(record["id"], (Path(run_dir), record))  # "latest" and its id are one run
+    runs = list(by_id.values())
     if not runs and not checks:
         raise EnvbuildError(f"{store.runs_dir(root)}: no runs to report on; start one with envbuild run SCRIPT")
     runs.sort(key=lambda p: (p[1].get("started_at") or "", p[1]["id"]))

@@ -53,7 +53,8 @@ def two_runs(tmp_path: Path) -> Path:
                 metrics={"loss": 0.2, "acc": 0.92, "wall_s": 3.5})
     b["outputs"] = [{"path": "outputs/model.npy", "sha256": SHA["9"], "bytes": 80}]
     _write_history(save(tmp_path, a), {"loss": [1.0, 0.5, 0.25], "acc": [0.5, 0.8, 0.9]})
-    _write_history(save(tmp_path, b), {"loss": [0.9, 0.4, 0.2], "acc": [0.6, 0.85, 0.92]}, steps=False)
+    # a NaN (a diverged step) is a gap in the curve, not a broken page
+    _write_history(save(tmp_path, b), {"loss": [0.9, float("nan"), 0.2], "acc": [0.6, 0.85, 0.92]}, steps=False)
     return tmp_path
 
 
@@ -89,6 +90,17 @@ def test_one_run_has_no_diff_and_says_when_nothing_was_logged_over_steps(tmp_pat
     page = report.write(tmp_path, ["latest", "20260101T000000Z-aaaaaa"], tmp_path / "one.html").read_text()
     assert '<section id="diff">' not in page and page.count('<section class="card"') == 1
     assert "No metric was logged over steps" in page
+
+
+def test_checks_without_runs(tmp_path: Path) -> None:
+    from envbuild.verify import Check
+
+    page = report.write(tmp_path, [], tmp_path / "c.html", [Check("lock", False, "stale: requirements.in changed"),
+                                                           Check("image", True, "built")]).read_text()
+    assert '<li class="bad">✗ <b>lock</b>: stale: requirements.in changed</li>' in page
+    assert '<li class="ok">✓ <b>image</b>' in page and '<section id="lineage">' not in page
+    with pytest.raises(EnvbuildError, match="no runs to report on"):
+        report.write(tmp_path, [], tmp_path / "d.html")
 
 
 def test_record_text_is_escaped(tmp_path: Path) -> None:

@@ -46,8 +46,10 @@ def reproduce(
         from envbuild import report
         from envbuild.verify import Check
 
-        verdict = Check("reproduce", result.reproduced, f"run {result.new} {'reproduces' if result.reproduced else 'does not reproduce'} {result.original}")
-        report.write(project.resolve(), [result.original] + ([result.new] if result.new else []), report_file, [verdict])
+        says = "reproduces" if result.reproduced else "does not reproduce"
+        verdict = Check("reproduce", result.reproduced, f"run {result.new} {says} {result.original}")
+        runs = [result.original] + ([result.new] if result.new else [])
+        report.write(project.resolve(), runs, report_file, [verdict])
         info(f"report written: {report_file}")
     if json_out:
         print_json(result.to_dict())

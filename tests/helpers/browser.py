@@ -89,9 +89,14 @@ def _high_fd(fd: int) -> int:
     return new
 
 
-def open_page(path: Path, probe: str, *, height: int = 1800, settle_s: float = 1.0, timeout: float = 60) -> PageResult:
-    """Load `path` from disk offline, run the JS expression `probe` (may return a Promise) once the
-    page has loaded, collect console errors and requests, and take a full-page PNG screenshot."""
+# ready when every plotly chart on the page has its SVG (plotly draws on load, the Sankey a bit later)
+DRAWN = ("[...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('svg.main-svg') && "
+         "(!p.querySelector('.sankey') || p.querySelector('.sankey-node')))")
+
+
+def open_page(path: Path, probe: str, *, height: int = 1800, ready: str = DRAWN, timeout: float = 60) -> PageResult:
+    """Load `path` from disk offline, wait until the JS expression `ready` holds, run the JS expression
+    `probe` (may return a Promise), collect console errors and requests, take a full-page PNG."""
     binary = chromium()
     if binary is None:
         raise RuntimeError("chromium is not installed; run `make browser`")
@@ -125,16 +130,26 @@ def open_page(path: Path, probe: str, *, height: int = 1800, settle_s: float = 1
                                                          "mobile": False}, session=session)
         pipe.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
         pipe.wait_event("Page.loadEventFired", timeout)
-        time.sleep(settle_s)  # let plotly finish its first draw
-        result.value = pipe.send("Runtime.evaluate", {"expression": probe, "returnByValue": True,
-                                                       "awaitPromise": True}, session=session).get("result", {}).get("value")
+        def evaluate(expression: str) -> Any:
+            reply = pipe.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                   "awaitPromise": True}, session=session)
+            return reply.get("result", {}).get("value")
+
+        deadline = time.monotonic() + timeout
+        while not evaluate(ready):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path}: the page was not drawn within {timeout:.0f} s ({ready})")
+            time.sleep(0.2)
+        time.sleep(0.5)  # the Sankey's layout transition
+        result.value = evaluate(probe)
         shot = pipe.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session,
                          timeout=timeout)
         result.screenshot = base64.b64decode(shot["data"])
         for e in pipe.events:
             method, p = e.get("method"), e.get("params", {})
             if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                result.errors.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+                words = (str(a.get("value", a.get("description"))) for a in p["args"])
+                result.errors.append("console: " + " ".join(words))
             elif method == "Runtime.exceptionThrown":
                 result.errors.append("exception: " + json.dumps(p.get("exceptionDetails", {}))[:500])
             elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":

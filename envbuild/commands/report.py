@@ -21,7 +21,7 @@ def report(
     of every metric logged over steps (envbuild.track.log_metrics(..., step=N)) with the runs
     overlaid, tables of single-value metrics and params, and the lineage of each output drawn
     (base and lock files → image → run → outputs, data files → run). With two runs, the diff by
-    cause as `envbuild diff` says it. Needs plotly (pip install 'envbuild[report]'); the page
+    cause as `envbuild diff` says it. Needs plotly (pip install 'envbuild\\[report]'); the page
     carries plotly.js inside it, so it needs no network to open.
 
     Examples: envbuild report latest -o report.html

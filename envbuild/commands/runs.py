@@ -143,7 +143,7 @@ def register(
     name: str = typer.Option(..., "--name", help="The registered model's name; each call adds a version."),
     tracking_uri: Optional[str] = typer.Option(
         None, "--tracking-uri", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else the "
-                                     "project's [tool.envbuild.tracking] mlflow)."),
+                                     "project's \\[tool.envbuild.tracking] mlflow)."),
     json_out: bool = typer.Option(False, "--json", help="Print {name, version, model_uri, source, tags} as JSON."),
     project: Optional[Path] = typer.Option(None, "--project", "-C", show_default=False,
                                            help="Project directory (default: the one given to runs, else .)."),
@@ -153,7 +153,7 @@ def register(
     The file must be the one the run wrote (its sha256 is checked against the record). The version
     is tagged with the run id, the output's sha256, the image digest and id, base digest, lock hash,
     commit (and whether dirty) and the data manifest digests; `envbuild trace models:/NAME/VERSION`
-    walks back from it. Needs MLflow (pip install 'envbuild[mlflow]').
+    walks back from it. Needs MLflow (pip install 'envbuild\\[mlflow]').
 
     Example: envbuild runs register latest outputs/model.pt --name mnist
     """

@@ -14,7 +14,7 @@ def trace(
         None, "--project", "-C", help="Project whose runs to search (repeatable; default: the current directory)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow registry URI for models:/ (default: "
-                                     "$MLFLOW_TRACKING_URI, else the project's [tool.envbuild.tracking] mlflow)."),
+                                     "$MLFLOW_TRACKING_URI, else the project's \\[tool.envbuild.tracking] mlflow)."),
 ) -> None:
     """Find the run that wrote this file, by content: its sha256 against every run's recorded outputs.
 

@@ -31,6 +31,7 @@ from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_text
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
+GENERATOR = '<meta name="generator" content="envbuild report">'  # in the template's head: marks our files
 # plotly's default palette, so a run has the same colour on every chart
 COLORS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
 
@@ -88,6 +89,9 @@ def card_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     gpus = (host.get("gpus") or [])
     gpu_html = "; ".join(f"{_e(g.get('name'))}, driver {_e(g.get('driver'))}, CUDA {_e(g.get('cuda'))}"
                          for g in gpus) or "none (CPU)"
+    torch = (record.get("cuda") or {}).get("torch") or {}
+    if torch.get("cuda"):
+        gpu_html += f"; torch {_e(torch.get('torch'))} with CUDA {_e(torch.get('cuda'))}, cuDNN {_e(torch.get('cudnn'))}"
     duration = record.get("duration_s")
     determinism = record.get("determinism") or {}
     return [
@@ -298,5 +302,8 @@ def write(root: Path, refs: list[str], out: Path, checks: list[Any] | None = Non
     out = Path(out)
     if out.is_dir():
         raise EnvbuildError(f"{out}: is a directory; give the report's file name, e.g. -o {out / 'report.html'}")
+    if out.exists() and GENERATOR.encode() not in out.open("rb").read(2048):  # only our own reports are replaced
+        raise EnvbuildError(f"{out}: exists and is not an envbuild report; give another file with -o, "
+                            "or move that one away")
     atomic_write_text(out, render(runs, checks))
     return out

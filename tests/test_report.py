@@ -92,6 +92,15 @@ def test_one_run_has_no_diff_and_says_when_nothing_was_logged_over_steps(tmp_pat
     assert "No metric was logged over steps" in page
 
 
+def test_card_names_gpu_driver_and_cuda(tmp_path: Path) -> None:
+    r = record()
+    r["host"]["gpus"] = [{"index": 0, "name": "NVIDIA H200", "driver": "570.86.15", "cuda": "12.8"}]
+    r["cuda"] = {"lock": {}, "torch": {"torch": "2.13.0+cu128", "cuda": "12.8", "cudnn": "91002"}}
+    gpu = dict(report.card_rows(r))["GPU / driver"]
+    assert gpu == ("NVIDIA H200, driver 570.86.15, CUDA 12.8; torch 2.13.0+cu128 with CUDA 12.8, cuDNN 91002")
+    assert dict(report.card_rows(record()))["GPU / driver"] == "none (CPU)"
+
+
 def test_checks_without_runs(tmp_path: Path) -> None:
     from envbuild.verify import Check
 
@@ -117,6 +126,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(EnvbuildError, match="is a directory"):
         report.write(tmp_path, ["latest"], tmp_path / "dir")
+    theirs = tmp_path / "notes.html"
+    theirs.write_text("<html>my notes</html>")
+    with pytest.raises(EnvbuildError, match="exists and is not an envbuild report"):
+        report.write(tmp_path, ["latest"], theirs)
+    assert theirs.read_text() == "<html>my notes</html>"
+    report.write(tmp_path, ["latest"], tmp_path / "r2.html")
+    report.write(tmp_path, ["latest"], tmp_path / "r2.html")  # its own report is replaced
     proc = run_cli("report", "nope", "-C", str(tmp_path), "-o", str(tmp_path / "r.html"))
     assert proc.returncode != 0 and "no run 'nope'" in proc.stderr and not (tmp_path / "r.html").exists()
 

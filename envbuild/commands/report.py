@@ -10,7 +10,7 @@ import typer
 def report(
     runs: list[str] = typer.Argument(None, help="Runs to show: ids, id prefixes or 'latest' (default: latest). "
                                                 "Several are overlaid on each chart; two are also diffed."),
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="The HTML file to write."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="The HTML file to write (replaces only an earlier envbuild report)."),
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory whose runs to read."),
     json_out: bool = typer.Option(False, "--json", help="Print {report, runs, bytes} as JSON on stdout."),
 ) -> None:

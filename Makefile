@@ -5,7 +5,7 @@ BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
 BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
-.PHONY: install test test-all test-fast demo docker-up base browser bench bench-smoke clean
+.PHONY: install test test-all test-fast demo docker-up base bench bench-smoke clean
 
 $(BIN)/envbuild: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -23,16 +23,19 @@ docker-up:  ## install (Debian, root) and start the Docker engine and the loopba
 base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
 	$(BIN)/envbuild base bootstrap --push $(BASE)
 
+.PHONY: browser
+test test-all: browser  # the report's browser test needs it (tests/test_report.py)
+
 browser:  ## headless Chromium (Debian's chromium, as root) for the report's browser test; nothing when present
 	@command -v chromium >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root (sudo make browser) to apt-get install chromium" >&2; exit 2; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
 	    --no-install-recommends chromium; }
 
-test: install browser  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
+test: install  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
 	$(BIN)/python -m pytest -m "not heavy"
 
-test-all: install browser  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)
+test-all: install  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)
 	$(BIN)/python -m pytest
 
 test-fast: install  ## tests that need no Docker engine

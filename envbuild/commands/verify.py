@@ -35,17 +35,17 @@ def verify(
 
     tol = Tolerance(rtol, atol, parse_metric_tolerances(metric or []))
     checks = run_checks(project.resolve(), reproduce_run, tol, say=info, quiet=json_out)
-    if report_file:
-        from envbuild import report, store
-
-        runs = next((c.runs for c in checks if c.runs), None) or [r["id"] for r in store.list_runs(project, limit=1)]
-        report.write(project.resolve(), runs, report_file, checks)
-        info(f"report written: {report_file}")
     if json_out:
         print_json(to_dict(checks))
     else:
         for c in checks:
             mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
             console.print(f"{mark} {c.name}: {c.detail}")
+    if report_file:
+        from envbuild import report, store
+
+        runs = next((c.runs for c in checks if c.runs), None) or [r["id"] for r in store.list_runs(project, limit=1)]
+        report.write(project.resolve(), runs, report_file, checks)
+        info(f"report written: {report_file}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

@@ -23,15 +23,6 @@ docker-up:  ## install (Debian, root) and start the Docker engine and the loopba
 base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
 	$(BIN)/envbuild base bootstrap --push $(BASE)
 
-.PHONY: browser
-test test-all: browser  # the report's browser test needs it (tests/test_report.py)
-
-browser:  ## headless Chromium (Debian's chromium, as root) for the report's browser test; nothing when present
-	@command -v chromium >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root (sudo make browser) to apt-get install chromium" >&2; exit 2; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-	    --no-install-recommends chromium; }
-
 test: install  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
 	$(BIN)/python -m pytest -m "not heavy"
 
@@ -50,6 +41,15 @@ bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, 
 
 bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)
 	ENVBUILD_BENCH_TARGET=bench-smoke $(BIN)/python bench/run_all.py --smoke
+
+.PHONY: browser
+test test-all: browser  # the report's browser test needs it (tests/test_report.py)
+
+browser:  ## headless Chromium (Debian's chromium, as root) for the report's browser test; nothing when present
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root (sudo make browser) to apt-get install chromium" >&2; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+	    --no-install-recommends chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache

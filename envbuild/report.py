@@ -53,7 +53,7 @@ def _e(value: Any) -> str:
 def _short(digest: str | None, n: int = 12) -> str:
     if not digest:
         return "—"
-    algo, _, hexpart = str(digest).rpartition(":")
+    algo, _, hexpart = str(digest).rsplit("@", 1)[-1].rpartition(":")  # repo@sha256:… shows as sha256:…
     return f"{algo + ':' if algo else ''}{hexpart[:n]}"
 
 

@@ -11,7 +11,8 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import base, build, config, diff, doctor, init, lock, push, reproduce, run, runs, trace, verify
+from envbuild.commands import (base, build, config, diff, doctor, init, lock, push, report, reproduce, run, runs,
+                               trace, verify)
 
 HELP = ("Reproducible ML environments: lock dependencies and the base image digest, build a "
         "hermetic image, run training in it with seeds fixed, and keep a record of every run.\n\n"
@@ -44,6 +45,7 @@ COMMANDS = {
     "runs": lambda a: a.add_typer(runs.app, name="runs"),
     "reproduce": lambda a: a.command("reproduce")(reproduce.reproduce),
     "diff": lambda a: a.command("diff")(diff.diff),
+    "report": lambda a: a.command("report")(report.report),
     "trace": lambda a: a.command("trace")(trace.trace),
     "verify": lambda a: a.command("verify")(verify.verify),
 }

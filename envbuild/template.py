@@ -5,7 +5,8 @@ They live in the top-level `templates/` of the repository and inside the wheel a
 - `projects/NAME/`: what `envbuild init --template NAME` writes into a project;
 - `bases/NAME/`: the team-base spec `envbuild base build --template NAME` starts from;
 - `ci/`: pipelines that run `envbuild verify` (GitHub Actions, GitLab CI), to copy;
-- `dockerfile/`: what `envbuild build --dockerfile-only` renders.
+- `dockerfile/`: what `envbuild build --dockerfile-only` renders;
+- `report.html`: the page `envbuild report` fills in.
 A template's files may hold `{name}`, `{base}` and `{torch_source}`, filled in when written.
 """
 

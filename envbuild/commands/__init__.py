@@ -12,9 +12,10 @@ no gain in meaning):
     lock             locker (resolving), lockfile (the files and their freshness)
     build, push      image (engine side), assemble + oci/ (writing the image)
     run              runner, provenance (git, data, host facts), record
-    runs             store (listing), chain (runs verify)
+    runs             store (listing), chain (runs verify), modelregistry (runs register)
     reproduce        reproduce
     diff             compare
+    report           report (the HTML page)
     trace            lineage
     verify           verify
 

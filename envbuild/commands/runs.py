@@ -135,3 +135,40 @@ def verify(
         verdict = "[green]intact[/]" if not report.problems else f"[red]{len(report.problems)} problem(s)[/]"
         console.print(f"{report.sealed} sealed record(s) checked: {verdict}", highlight=False)
     raise typer.Exit(1 if report.problems else 0)
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="The run: an id, a unique prefix of one, or latest."),
+    output: str = typer.Argument(..., help="One of its outputs, as the record names it (e.g. outputs/model.pt)."),
+    name: str = typer.Option(..., "--name", help="The registered model's name; each call adds a version."),
+    tracking_uri: Optional[str] = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else the "
+                                     "project's \\[tool.envbuild.tracking] mlflow)."),
+    json_out: bool = options.json_out("{name, version, model_uri, source, tags}"),
+    project: Optional[Path] = options.project("Project directory (default: the one given to runs, else .).",
+                                              default=None),
+) -> None:
+    """Register a run's output file as a model version in MLflow's model registry, with its lineage.
+
+    The file must be the one the run wrote (its sha256 is checked against the record). The version
+    is tagged with the run id, the output's sha256, the image digest and id, base digest, lock hash,
+    commit (and whether dirty) and the data manifest digests; `envbuild trace models:/NAME/VERSION`
+    walks back from it. Needs MLflow (pip install 'envbuild\\[mlflow]').
+
+    Example: envbuild runs register latest outputs/model.pt --name mnist
+    """
+    from envbuild import modelregistry, store
+    from envbuild.output import console, info, print_json
+
+    root = (project or ctx.obj or Path(".")).resolve()
+    run_dir, record = store.load_run(root, ref)
+    uri = modelregistry.tracking_uri(root, tracking_uri)
+    info(f"registering {output} of run {record['id']} as {name} ...", markup=False)
+    done = modelregistry.register(root, uri, run_dir, record, output, name)
+    if json_out:
+        print_json(done)
+        return
+    console.print(f"registered [bold]{done['model_uri']}[/] (sha256 {done['tags']['envbuild.output_sha256']}) "
+                  f"from run {record['id']}; trace it with: envbuild trace {done['model_uri']}")

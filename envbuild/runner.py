@@ -141,6 +141,29 @@ class RunRequest:
     relock: bool = False
     stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
     stderr: IO[bytes] | None = None
+    kind: str = rec.KIND_RUN  # the record's kind: "run", or "shell" (envbuild shell)
+    tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
+
+
+def _foreground() -> bool:
+    """Whether we hold our terminal's foreground (not `envbuild run ... &`, which must not read it)."""
+    try:
+        return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def stdin_mode(req: RunRequest) -> str | None:
+    """How the container gets our stdin: "tty" (`docker run -it`: stdin and stdout are terminals
+    we hold, stdout not redirected by --json), "pipe" (`-i`: data piped in, or a terminal without
+    a terminal stdout), None (no stdin: a background job must not steal its shell's input)."""
+    stdin_tty = os.isatty(0)
+    if stdin_tty and not _foreground():
+        return None
+    if req.tty is not None:
+        return "tty" if req.tty and stdin_tty else "pipe"
+    mine = req.stdout is None and req.stderr is None
+    return "tty" if stdin_tty and mine and os.isatty(1) else "pipe"
 
 
 def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -168,12 +191,19 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
 
 
+# docker's default detach keys (ctrl-p,ctrl-q) would eat Ctrl-P in a shell and leave a detached
+# container with no one to finish its record: a sequence nobody types instead.
+DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
+
+
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
-    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
+    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
+    `stdin` (stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
     state = store.state_dir(root)
-    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+    io = {"tty": ["-i", "-t", "--detach-keys", DETACH_KEYS], "pipe": ["-i"]}.get(stdin or "", [])
+    options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
                "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
                "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
     for k, v in env.items():
@@ -222,13 +252,30 @@ def _pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
                 pass  # a closed terminal must not stop the log file
 
 
+def _terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper) -> int:
+    """`docker run -it` on the user's own terminal: docker puts it in raw mode, so Ctrl-C reaches
+    the container's foreground process as in a local one, and docker (in our process group) gets
+    SIGWINCH and resizes the container's terminal. Nothing is captured: the screen mixes what was
+    typed (a password, a token) with what was printed, so stdout.log/stderr.log stay empty."""
+    for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
+        (run_dir / name).touch()
+    stopper.container = True
+    proc = subprocess.Popen([engine.docker_bin(), *args], env=cli_env(env))
+    try:
+        return proc.wait()
+    finally:
+        stopper.done.set()
+
+
 def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper,
-                   out: IO[bytes], err: IO[bytes]) -> int:
-    """Run docker with output streamed live to the terminal and to stdout.log/stderr.log."""
+                   out: IO[bytes], err: IO[bytes], stdin: str | None) -> int:
+    """Run docker with our stdin passed on and its output streamed live to the terminal and to
+    stdout.log/stderr.log."""
     with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
         stopper.container = True
         # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
                  threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
@@ -246,7 +293,7 @@ def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper:
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
               started: Any) -> dict[str, Any]:
     return {
-        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "status": "running", "exit_code": None,
+        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "kind": req.kind, "status": "running", "exit_code": None,
         "reason": None, "started_at": rec.iso(started), "ended_at": None, "duration_s": None,
         "command": list(req.command), "project": {"name": spec.name, "root": str(spec.root)}, "seed": seed,
         "determinism": {"enabled": spec.deterministic, "env": {}, "settings": []},
@@ -317,6 +364,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
 
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
     stopper = _Stopper(name)
+    stdin = stdin_mode(req)
     old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
@@ -345,7 +393,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
             (run_dir / RUN_IO_DIR).mkdir()
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir)
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir, stdin)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
@@ -356,7 +404,11 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
         try:
-            code = _container_run(args, env, run_dir, stopper, out, err)
+            if stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
+                signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
+                code = _terminal_run(args, env, run_dir, stopper)
+            else:
+                code = _container_run(args, env, run_dir, stopper, out, err, stdin)
         except KeyboardInterrupt:  # a signal before the container could be asked to stop
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,

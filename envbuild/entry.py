@@ -39,6 +39,10 @@ def _noop_build(args: list[str]) -> bool:
         if data is None:
             return False
         written = assemble.described(Store.default(), data["Id"])
+        from envbuild.devcontainer import outdated
+
+        if outdated(spec.root, lock, data["Id"]):
+            return False  # the full CLI rewrites .devcontainer/devcontainer.json
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False
     digest = written.manifest_digest if written else None

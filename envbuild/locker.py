@@ -170,6 +170,10 @@ def check(spec: Spec, remote: bool = False) -> tuple[bool, list[str]]:
     if unreadable:
         return False, [unreadable]
     reasons = stale_reasons(spec, previous)
+    from envbuild.devcontainer import stale as devcontainer_stale
+
+    if not reasons and (outdated := devcontainer_stale(spec.root, previous)):
+        reasons.append(outdated)
     if remote and previous is not None and previous.base.tag == spec.base:
         moved = base_moved(previous)
         if moved:

@@ -21,7 +21,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   determinism: {enabled: bool, env: {PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, NVIDIA_TF32_OVERRIDE, ...},
                 settings: [str, ...] (what the in-process hook applied)}
   image: {ref, id (docker inspect .Id, local), repo_digest ("repo@sha256:...", registry, or null),
-          base, base_digest, lock_hash}
+          base, base_digest, lock_hash,
+          dev_hash, extends: {ref, id, digest} (only for a dev image, envbuild/dev.py: the dev groups'
+          hash and the training image it is built on)}
   lock: {envbuild_lock_sha256, lock_hash, inputs_hash, lockfiles: {name: sha256},
          packages: {name: version}  (every pinned pip/conda package, for diff)}
   code: {commit, branch, dirty: bool | null (null: git failed, `error` says why), diff_sha256 | null,

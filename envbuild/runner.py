@@ -51,6 +51,12 @@ def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
     return image.build(spec, lock, log=info).facts
 
 
+def _say(msg: str) -> None:
+    from envbuild.output import info
+
+    info(msg, markup=False)
+
+
 def relock(spec: Spec) -> None:
     """`envbuild lock` for the project (used by `run --relock`); what it says goes to stderr, so
     `run --json` keeps stdout for the record."""
@@ -142,6 +148,7 @@ class RunRequest:
     stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
     stderr: IO[bytes] | None = None
     kind: str = rec.KIND_RUN  # the record's kind: "run", or "shell" (envbuild shell)
+    dev: bool = False  # run in the dev image (the spec's dev groups over the training image), when it has some
     tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
 
 
@@ -374,8 +381,18 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             lock = read_lock(spec.root) if req.image else current_lock(spec, req.relock)
             found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus)  # before any pull or build
             facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
+            extends = None
+            if req.dev and spec.dev_groups and not req.image:
+                from envbuild import dev
+
+                built, extends = dev.build(spec, lock, log=_say), facts
+                facts = built.facts
             ref = facts.ref
             record["image"] = image_facts(spec.root, facts, lock)
+            if extends is not None:
+                record["image"]["dev_hash"] = facts.labels[dev.LABEL_DEV_HASH]
+                record["image"]["extends"] = {"ref": extends.ref, "id": extends.id,
+                                              "digest": manifest_digest(extends.id, None)}
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]

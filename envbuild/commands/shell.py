@@ -31,7 +31,7 @@ def shell(
     from envbuild import record as rec, runner
     from envbuild.output import info, print_json
 
-    req = runner.RunRequest(command=[program], seed=seed, gpus=gpus, relock=relock, kind=rec.KIND_SHELL,
+    req = runner.RunRequest(command=[program], seed=seed, gpus=gpus, relock=relock, kind=rec.KIND_SHELL, dev=True,
                             stdout=sys.stderr.buffer if json_out else None)
     run_dir, record = runner.run(project, req)
     if json_out:

@@ -11,8 +11,8 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import (base, build, config, devcontainer, diff, doctor, init, lock, push, reproduce, run,
-                               runs, shell, trace, verify)
+from envbuild.commands import (base, build, config, devcontainer, diff, doctor, init, lock, notebook, push,
+                               reproduce, run, runs, shell, trace, verify)
 
 app = typer.Typer(
     name="envbuild",
@@ -37,6 +37,7 @@ app.command("push")(push.push)
 app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                                    "allow_interspersed_args": False})(run.run)
 app.command("shell")(shell.shell)
+app.command("notebook")(notebook.notebook)
 app.command("devcontainer")(devcontainer.devcontainer)
 app.add_typer(runs.app, name="runs")
 app.command("reproduce")(reproduce.reproduce)

@@ -149,6 +149,8 @@ class RunRequest:
     stderr: IO[bytes] | None = None
     kind: str = rec.KIND_RUN  # the record's kind: "run", or "shell" (envbuild shell)
     dev: bool = False  # run in the dev image (the spec's dev groups over the training image), when it has some
+    stdin: bool = True  # False: the container gets no stdin (a server)
+    mounts: list[tuple[Path, str]] = field(default_factory=list)  # (host dir, container dir), read-write
     tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
 
 
@@ -165,7 +167,7 @@ def stdin_mode(req: RunRequest) -> str | None:
     we hold, stdout not redirected by --json), "pipe" (`-i`: data piped in, or a terminal without
     a terminal stdout), None (no stdin: a background job must not steal its shell's input)."""
     stdin_tty = os.isatty(0)
-    if stdin_tty and not _foreground():
+    if not req.stdin or (stdin_tty and not _foreground()):
         return None
     if req.tty is not None:
         return "tty" if req.tty and stdin_tty else "pipe"
@@ -204,7 +206,8 @@ DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
 
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
+                mounts: list[tuple[Path, str]] = ()) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
     only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
     `stdin` (stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
@@ -213,6 +216,8 @@ def docker_args(name: str, image: str, command: list[str], env: dict[str, str], 
     options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
                "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
                "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
+    for host, inside in mounts:
+        options += ["-v", f"{host}:{inside}"]
     for k, v in env.items():
         options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
@@ -410,7 +415,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
             (run_dir / RUN_IO_DIR).mkdir()
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir, stdin)
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir, stdin, req.mounts)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,

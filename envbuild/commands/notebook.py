@@ -26,7 +26,8 @@ def notebook(
     import threading
 
     from envbuild import image, notebook as nb, record as rec, runner
-    from envbuild.output import info, print_json
+    from envbuild.commands.shell import session_ended
+    from envbuild.output import info
     from envbuild.spec import load_spec
 
     spec = load_spec(project)
@@ -53,9 +54,4 @@ def notebook(
     finally:
         stop.set()
         nb.cleanup(where)
-    if json_out:
-        print_json(record)
-    else:
-        info(f"notebook session {record['id']} ended (exit {record['exit_code']}); record: {run_dir}/record.json")
-    code = record["exit_code"]
-    raise typer.Exit(code if code is not None else 1)
+    session_ended("notebook", run_dir, record, json_out)

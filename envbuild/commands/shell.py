@@ -29,14 +29,19 @@ def shell(
     import sys
 
     from envbuild import record as rec, runner
-    from envbuild.output import info, print_json
 
     req = runner.RunRequest(command=[program], seed=seed, gpus=gpus, relock=relock, kind=rec.KIND_SHELL, dev=True,
                             stdout=sys.stderr.buffer if json_out else None)
-    run_dir, record = runner.run(project, req)
+    session_ended("shell", *runner.run(project, req), json_out)
+
+
+def session_ended(what: str, run_dir: Path, record: dict, json_out: bool) -> None:
+    """Say where the session's record is (or print it with --json) and exit with its exit code."""
+    from envbuild.output import info, print_json
+
     if json_out:
         print_json(record)
     else:
-        info(f"shell session {record['id']} ended (exit {record['exit_code']}); record: {run_dir}/record.json")
+        info(f"{what} session {record['id']} ended (exit {record['exit_code']}); record: {run_dir}/record.json")
     code = record["exit_code"]
     raise typer.Exit(code if code is not None else 1)

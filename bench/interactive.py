@@ -44,8 +44,8 @@ def measure(runs: int, smoke: bool) -> list[Row]:
             run(["docker", "rmi", image])
     ref = "docker run -i (same image, bash)"
     return [
-        Row("shell", ref, plain),
-        Row("shell", "envbuild shell", envbuild, ref=ref, floor=over_ref(0.5), note="+ lock check, shell record"),
+        Row("interactive", ref, plain),
+        Row("interactive", "envbuild shell", envbuild, ref=ref, floor=over_ref(0.5), note="+ lock check, shell record"),
     ]
 
 

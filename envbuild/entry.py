@@ -41,7 +41,7 @@ def _noop_build(args: list[str]) -> bool:
         written = assemble.described(Store.default(), data["Id"])
         from envbuild.devcontainer import outdated
 
-        if outdated(spec.root, lock, data["Id"]):
+        if outdated(spec, lock, data["Id"]):
             return False  # the full CLI rewrites .devcontainer/devcontainer.json
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False

@@ -183,7 +183,7 @@ def check(spec: Spec, remote: bool = False) -> tuple[bool, list[str]]:
 
     if not reasons and previous is not None and (outdated := dev_staleness(spec, previous)):
         reasons.append(outdated)
-    if not reasons and (outdated := devcontainer_stale(spec.root, previous)):
+    if not reasons and (outdated := devcontainer_stale(spec, previous)):
         reasons.append(outdated)
     if remote and previous is not None and previous.base.tag == spec.base:
         moved = base_moved(previous)

@@ -176,3 +176,16 @@ def test_the_notebook_session_is_recorded_with_the_dev_image_and_the_training_im
     assert record["image"]["extends"]["id"] == project["before"] and record["image"]["id"] != project["before"]
     assert record["env"]["JUPYTER_TOKEN"] == "***" and server.token not in json.dumps(record)
     assert "outputs/from-notebook.txt" in {o["path"] for o in record["outputs"]}
+
+
+def test_devcontainer_opens_the_dev_image_the_shell_records(project: dict):
+    root = project["root"]
+    written = json.loads(envbuild(root, "devcontainer", "--json").stdout)
+    shell = run_cli("shell", "--json", cwd=root, input="")  # stdin at its end: bash ends at once
+    assert shell.returncode == 0, shell.stderr
+    record = json.loads(shell.stdout)
+    assert record["kind"] == "shell" and written["image"] == record["image"]["id"]
+    made = written["customizations"]["envbuild"]
+    assert made["training_image_id"] == record["image"]["extends"]["id"] == project["before"]
+    assert made["dev_hash"] == record["image"]["dev_hash"]
+    envbuild(root, "lock", "--check")

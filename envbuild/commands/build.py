@@ -82,7 +82,7 @@ def build(
     if not (check or oci or platform or bake_code):  # the engine's own image, as runs use it
         from envbuild.devcontainer import refresh
 
-        if refresh(spec, lock, result.id):
+        if refresh(spec, lock, result.id, info):
             info("rewrote .devcontainer/devcontainer.json for this image", markup=False)
     if check:
         if difference is not None:

@@ -14,7 +14,7 @@ def devcontainer(
 ) -> None:
     """Write .devcontainer/devcontainer.json so VS Code and other dev-container clients open the locked image.
 
-    It names the image by digest (repo@sha256:... once pushed, else the image id), mounts the project at /workspace, runs as your uid:gid with the spec's network, and sets the seeds and determinism variables a run gets. The image is built first when missing; the lock must be fresh.
+    It names the image by digest (repo@sha256:... once pushed, else the image id; the dev image when the spec has dev groups, so the editor has their tools), mounts the project at /workspace, runs as your uid:gid with the spec's network, and sets the seeds and determinism variables a run gets. The image is built first when missing; the lock must be fresh.
 
     `envbuild build` rewrites the file when the image changes, and `envbuild lock --check` reports it stale when the lock changed since. A devcontainer.json you wrote yourself is left alone (--force replaces it).
 
@@ -28,8 +28,11 @@ def devcontainer(
 
     spec = load_spec(project)
     lock = image.require_fresh_lock(spec)
-    built = image.build(spec, lock, log=info)
-    path = dc.write(spec, lock, built.id, force=force)
+    if spec.dev_groups:
+        from envbuild.dev import require_fresh
+
+        require_fresh(spec, lock)
+    path = dc.write(spec, lock, *dc.images(spec, lock, info), force=force)
     if json_out:
         print_json(json.loads(path.read_text()))
     else:

@@ -11,8 +11,8 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import (base, build, config, diff, doctor, init, lock, push, report, reproduce, run, runs,
-                               trace, verify)
+from envbuild.commands import (base, build, config, devcontainer, diff, doctor, init, lock, notebook, push, report,
+                               reproduce, run, runs, shell, trace, verify)
 
 HELP = ("Reproducible ML environments: lock dependencies and the base image digest, build a "
         "hermetic image, run training in it with seeds fixed, and keep a record of every run.\n\n"
@@ -42,6 +42,9 @@ COMMANDS = {
     "build": lambda a: a.command("build")(build.build),
     "push": lambda a: a.command("push")(push.push),
     "run": lambda a: a.command("run", context_settings=RUN_SETTINGS)(run.run),
+    "shell": lambda a: a.command("shell")(shell.shell),
+    "notebook": lambda a: a.command("notebook")(notebook.notebook),
+    "devcontainer": lambda a: a.command("devcontainer")(devcontainer.devcontainer),
     "runs": lambda a: a.add_typer(runs.app, name="runs"),
     "reproduce": lambda a: a.command("reproduce")(reproduce.reproduce),
     "diff": lambda a: a.command("diff")(diff.diff),

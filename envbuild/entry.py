@@ -61,6 +61,10 @@ def _noop_build(args: list[str]) -> bool:
         if data is None:
             return False
         digest = Store.default().manifest_digest(data["Id"])
+        from envbuild.devcontainer import outdated
+
+        if outdated(spec, lock, data["Id"]):
+            return False  # the full CLI rewrites .devcontainer/devcontainer.json
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False
     if "--json" in given:

@@ -10,6 +10,8 @@ applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock
 Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json):
   schema_version: 1
   id: "20261128T063000Z-1a2b3c" (sortable by time)
+  kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
+        the shell or server, outputs are checksummed when it exits). Absent in older records: "run".
   status: "running" | "succeeded" | "failed" | "interrupted"
   exit_code: int | null;  reason: str | null (why it failed, when not the script's exit code)
   started_at, ended_at: ISO 8601 UTC;  duration_s: float | null
@@ -19,7 +21,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   determinism: {enabled: bool, env: {PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, NVIDIA_TF32_OVERRIDE, ...},
                 settings: [str, ...] (what the in-process hook applied)}
   image: {ref, id (docker inspect .Id, local), repo_digest ("repo@sha256:...", registry, or null),
-          base, base_digest, lock_hash}
+          base, base_digest, lock_hash,
+          dev_hash, extends: {ref, id, digest} (only for a dev image, envbuild/dev.py: the dev groups'
+          hash and the training image it is built on)}
   lock: {envbuild_lock_sha256, lock_hash, inputs_hash, lockfiles: {name: sha256},
          packages: {name: version}  (every pinned pip/conda package, for diff)}
   code: {commit, branch, dirty: bool | null (null: git failed, `error` says why), diff_sha256 | null,
@@ -68,6 +72,12 @@ SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
 CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by the hook
 METRICS_JSON = "metrics.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted")
+KIND_RUN, KIND_SHELL = "run", "shell"
+
+
+def kind(record: dict[str, Any]) -> str:
+    """The record's kind; records written before kinds existed are runs."""
+    return record.get("kind") or KIND_RUN
 
 
 def now_utc() -> datetime:

@@ -51,6 +51,12 @@ def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
     return image.build(spec, lock, log=info).facts
 
 
+def _say(msg: str) -> None:
+    from envbuild.output import info
+
+    info(msg, markup=False)
+
+
 def relock(spec: Spec) -> None:
     """`envbuild lock` for the project (used by `run --relock`); what it says goes to stderr, so
     `run --json` keeps stdout for the record."""
@@ -140,6 +146,32 @@ class RunRequest:
     relock: bool = False
     stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
     stderr: IO[bytes] | None = None
+    kind: str = rec.KIND_RUN  # the record's kind: "run", or "shell" (envbuild shell)
+    dev: bool = False  # run in the dev image (the spec's dev groups over the training image), when it has some
+    stdin: bool = True  # False: the container gets no stdin (a server)
+    mounts: list[tuple[Path, str]] = field(default_factory=list)  # (host dir, container dir), read-write
+    tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
+
+
+def _foreground() -> bool:
+    """Whether we hold our terminal's foreground (not `envbuild run ... &`, which must not read it)."""
+    try:
+        return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def stdin_mode(req: RunRequest) -> str | None:
+    """How the container gets our stdin: "tty" (`docker run -it`: stdin and stdout are terminals
+    we hold, stdout not redirected by --json), "pipe" (`-i`: data piped in, or a terminal without
+    a terminal stdout), None (no stdin: a background job must not steal its shell's input)."""
+    stdin_tty = os.isatty(0)
+    if not req.stdin or (stdin_tty and not _foreground()):
+        return None
+    if req.tty is not None:
+        return "tty" if req.tty and stdin_tty else "pipe"
+    mine = req.stdout is None and req.stderr is None
+    return "tty" if stdin_tty and mine and os.isatty(1) else "pipe"
 
 
 def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -167,14 +199,24 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
 
 
+# docker's default detach keys (ctrl-p,ctrl-q) would eat Ctrl-P in a shell and leave a detached
+# container with no one to finish its record: a sequence nobody types instead.
+DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
+
+
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
+                mounts: list[tuple[Path, str]] = ()) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
-    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
+    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
+    `stdin` (stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
     state = store.state_dir(root)
-    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+    io = {"tty": ["-i", "-t", "--detach-keys", DETACH_KEYS], "pipe": ["-i"]}.get(stdin or "", [])
+    options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
                "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
                "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
+    for host, inside in mounts:
+        options += ["-v", f"{host}:{inside}"]
     for k, v in env.items():
         options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
@@ -221,13 +263,30 @@ def _pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
                 pass  # a closed terminal must not stop the log file
 
 
+def _terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper) -> int:
+    """`docker run -it` on the user's own terminal: docker puts it in raw mode, so Ctrl-C reaches
+    the container's foreground process as in a local one, and docker (in our process group) gets
+    SIGWINCH and resizes the container's terminal. Nothing is captured: the screen mixes what was
+    typed (a password, a token) with what was printed, so stdout.log/stderr.log stay empty."""
+    for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
+        (run_dir / name).touch()
+    stopper.container = True
+    proc = subprocess.Popen([engine.docker_bin(), *args], env=cli_env(env))
+    try:
+        return proc.wait()
+    finally:
+        stopper.done.set()
+
+
 def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper,
-                   out: IO[bytes], err: IO[bytes]) -> int:
-    """Run docker with output streamed live to the terminal and to stdout.log/stderr.log."""
+                   out: IO[bytes], err: IO[bytes], stdin: str | None) -> int:
+    """Run docker with our stdin passed on and its output streamed live to the terminal and to
+    stdout.log/stderr.log."""
     with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
         stopper.container = True
         # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
                  threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
@@ -245,7 +304,7 @@ def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper:
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
               started: Any) -> dict[str, Any]:
     return {
-        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "status": "running", "exit_code": None,
+        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "kind": req.kind, "status": "running", "exit_code": None,
         "reason": None, "started_at": rec.iso(started), "ended_at": None, "duration_s": None,
         "command": list(req.command), "project": {"name": spec.name, "root": str(spec.root)}, "seed": seed,
         "determinism": {"enabled": spec.deterministic, "env": {}, "settings": []},
@@ -316,6 +375,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
 
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
     stopper = _Stopper(name)
+    stdin = stdin_mode(req)
     old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
@@ -325,8 +385,18 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             lock = read_lock(spec.root) if req.image else current_lock(spec, req.relock)
             found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus)  # before any pull or build
             facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
+            extends = None
+            if req.dev and spec.dev_groups and not req.image:
+                from envbuild import dev
+
+                built, extends = dev.build(spec, lock, log=_say), facts
+                facts = built.facts
             ref = facts.ref
             record["image"] = image_facts(spec.root, facts, lock)
+            if extends is not None:
+                record["image"]["dev_hash"] = facts.labels[dev.LABEL_DEV_HASH]
+                record["image"]["extends"] = {"ref": extends.ref, "id": extends.id,
+                                              "digest": manifest_digest(extends.id, None)}
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
@@ -344,7 +414,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
             (run_dir / RUN_IO_DIR).mkdir()
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir)
+            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir, stdin, req.mounts)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
@@ -355,7 +425,11 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
         try:
-            code = _container_run(args, env, run_dir, stopper, out, err)
+            if stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
+                signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
+                code = _terminal_run(args, env, run_dir, stopper)
+            else:
+                code = _container_run(args, env, run_dir, stopper, out, err, stdin)
         except KeyboardInterrupt:  # a signal before the container could be asked to stop
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,

@@ -12,6 +12,8 @@ no gain in meaning):
     lock             locker (resolving), lockfile (the files and their freshness)
     build, push      image (engine side), assemble + oci/ (writing the image)
     run              runner, provenance (git, data, host facts), record
+    shell, notebook  runner (a session of kind "shell"), notebook (the socket and its forwarding), dev
+    devcontainer     devcontainer
     runs             store (listing), chain (runs verify), modelregistry (runs register)
     reproduce        reproduce
     diff             compare

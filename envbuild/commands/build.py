@@ -81,6 +81,11 @@ def build(
         info(f"built {result.ref}\n  id     {result.id}\n  digest {result.manifest_digest}", markup=False)
     if oci:
         info(f"wrote the OCI image layout {oci}", markup=False)
+    if not (check or oci or platform or bake_code):  # the engine's own image, as runs use it
+        from envbuild.devcontainer import refresh
+
+        if refresh(spec, lock, result.id, info):
+            info("rewrote .devcontainer/devcontainer.json for this image", markup=False)
     if check:
         if difference is not None:
             from envbuild.errors import EXIT_FAILURE, EnvbuildError

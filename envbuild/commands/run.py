@@ -51,7 +51,9 @@ def run(
 
     Output streams live and into .envbuild/runs/<id>/ beside record.json (code, data, image, lock, metrics).
 
-    Ctrl-C stops the container. The exit code is your script's.
+    Your stdin is passed on (pipe data in); at a terminal the container gets one too, so `envbuild run -- python` is a REPL and breakpoint() stops at (Pdb). Then nothing is logged: the screen holds what you type.
+
+    Ctrl-C stops the container (at a terminal it reaches your program, as in a local one). The exit code is your script's.
 
     Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train
     """

@@ -97,7 +97,8 @@ def _render(file: Path, sha: str, made: dict, others: list[dict], console) -> No
 
     ing = made["ingredients"]
     console.print(f"[bold]{escape(str(file))}[/]  sha256 {sha}")
-    console.print(f"made by run [bold]{made['run']}[/] ({made['status']}, {made['started_at']}) as {made['path']}")
+    by = "run" if ing["kind"] == "run" else f"hand in {ing['kind']} session"
+    console.print(f"made by {by} [bold]{made['run']}[/] ({made['status']}, {made['started_at']}) as {made['path']}")
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
@@ -117,4 +118,4 @@ def _render(file: Path, sha: str, made: dict, others: list[dict], console) -> No
     console.print(t)
     for o in others:
         console.print(f"also output of run {o['run']}" + (f" (reproduces {o['reproduces']})" if o["reproduces"] else ""))
-    console.print(f"reproduce with: [bold]{made['reproduce']}[/]")
+    console.print(f"{'reproduce' if ing['kind'] == 'run' else 'same environment'} with: [bold]{made['reproduce']}[/]")

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import base, build, config, diff, doctor, init, lock, push, reproduce, run, runs, trace, verify
+from envbuild.commands import base, build, config, diff, doctor, init, keys, lock, push, reproduce, run, runs, trace, verify
 
 app = typer.Typer(
     name="envbuild",
@@ -40,6 +40,7 @@ app.command("reproduce")(reproduce.reproduce)
 app.command("diff")(diff.diff)
 app.command("trace")(trace.trace)
 app.command("verify")(verify.verify)
+app.add_typer(keys.app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -75,7 +75,7 @@ def document(image_name: str, manifest_digest: str, epoch: int, materials: list[
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.model.tool import Tool
+    from cyclonedx.model.tool import ToolRepository
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
@@ -87,7 +87,8 @@ def document(image_name: str, manifest_digest: str, epoch: int, materials: list[
                       properties=[Property(name="envbuild:base", value=base_ref),
                                   Property(name=BASE_DIGEST, value=base_digest)])
     meta = BomMetaData(component=image, timestamp=datetime.fromtimestamp(epoch, timezone.utc),
-                       tools=[Tool(vendor="envbuild", name="envbuild", version=__version__)])
+                       tools=ToolRepository(components=[Component(name="envbuild", version=__version__,
+                                                                              type=ComponentType.APPLICATION)]))
     bom = Bom(components=components(materials, base, base_digest), metadata=meta,
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"envbuild:{manifest_digest}"))
     bom.register_dependency(image, bom.components)

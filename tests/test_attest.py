@@ -22,7 +22,7 @@ import pytest
 from envbuild import attest
 from envbuild.registry import parse_reference
 from tests.conftest import BASE_IMAGE, REGISTRY, run_cli
-from tests.lockhelp import make_build_channel, write
+from tests.lockhelp import make_build_channel, write, write_conda_project
 
 pytestmark = pytest.mark.docker
 
@@ -31,11 +31,8 @@ pytestmark = pytest.mark.docker
 def built(base_image: str, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("attest")
     make_build_channel(tmp / "channel")
-    proj = tmp / "proj"
-    write(proj / "pyproject.toml", f'[tool.envbuild]\nname = "ebt-sbom-{uuid.uuid4().hex[:8]}"\n'
-                                   f'base = "{BASE_IMAGE}"\nconda = "environment.yml"\nsystem-packages = ["jq"]\n')
-    write(proj / "environment.yml", f"channels: [{(tmp / 'channel').as_uri()}]\n"
-                                    "dependencies:\n  - python=3.11\n  - greetlib\n  - pip:\n    - six==1.16.0\n")
+    proj = write_conda_project(tmp / "proj", tmp / "channel", f"ebt-sbom-{uuid.uuid4().hex[:8]}", BASE_IMAGE,
+                               'system-packages = ["jq"]\n')
     write(proj / "requirements.in", "idna==3.7\n")
     env = {"ENVBUILD_CACHE_DIR": str(tmp / "cache"), "ENVBUILD_KEYS_DIR": str(tmp / "keys")}
     for args in (["lock"], ["keys", "generate"]):

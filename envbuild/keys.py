@@ -6,7 +6,7 @@
 
 The private key is not encrypted (like an ssh key without a passphrase): the directory's and the
 file's modes protect it. Signatures are ASN.1 DER ECDSA over SHA-256, as cosign writes them; the key
-id is the SHA-256 of the public key's DER bytes (a hint only: DSSE never trusts it).
+id is the key's SSH SHA-256 fingerprint (a hint only: DSSE never trusts it).
 """
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ def keys_dir() -> Path:
 
 
 def key_id(public_pem: bytes) -> str:
+    """`SHA256:<base64>`, the SSH fingerprint of the key: what go-securesystemslib's DSSE verifier (in
+    cosign) derives for a key without an id, so a signature carrying it is not skipped there."""
+    import base64
+
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_public_key(public_pem)
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+    wire = base64.b64decode(key.public_bytes(serialization.Encoding.OpenSSH,
+                                             serialization.PublicFormat.OpenSSH).split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(wire).digest()).decode().rstrip("=")
 
 
 @dataclass(frozen=True)

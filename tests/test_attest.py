@@ -34,6 +34,7 @@ def built(base_image: str, tmp_path_factory: pytest.TempPathFactory):
     proj = write_conda_project(tmp / "proj", tmp / "channel", f"ebt-sbom-{uuid.uuid4().hex[:8]}", BASE_IMAGE,
                                'system-packages = ["jq"]\n')
     write(proj / "requirements.in", "idna==3.7\n")
+    write(proj / "train.py", "import idna\nprint('ok')\n")
     env = {"ENVBUILD_CACHE_DIR": str(tmp / "cache"), "ENVBUILD_KEYS_DIR": str(tmp / "keys")}
     for args in (["lock"], ["keys", "generate"]):
         r = run_cli(*args, cwd=proj, env=env)
@@ -178,3 +179,16 @@ def test_provenance_is_fetched_back_by_digest_and_verified_then_broken_three_way
     changed = run_cli("verify", "--provenance", "--image", pushed["repo_digest"], cwd=copy, env=env)
     assert changed.returncode == 1, changed.stdout
     assert "requirements.lock: the attestation names sha256" in changed.stdout, changed.stdout
+
+
+def test_run_record_names_the_provenance_digest(built) -> None:
+    from envbuild.oci.blobs import digest_of
+    from envbuild.record import validate
+
+    proj, env, out, _ = built
+    r = run_cli("run", "--json", "train.py", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout)
+    validate(record)
+    assert record["image"]["digest"] == out["digest"]
+    assert record["image"]["provenance"] == digest_of(Path(out["provenance"]).read_bytes())

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -66,7 +68,16 @@ def test_keys_generate_cli_keeps_keys_out_of_projects(tmp_path: Path) -> None:
     r = run_cli("keys", "generate", "--json", env={"ENVBUILD_KEYS_DIR": str(tmp_path / "keys")})
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert Path(out["private"]).parent == tmp_path / "keys" and len(out["keyid"]) == 64
+    assert Path(out["private"]).parent == tmp_path / "keys" and out["keyid"].startswith("SHA256:")
+    pub = Path(out["public"]).read_bytes()
+    if shutil.which("ssh-keygen"):  # the id is the key's SSH fingerprint, as go-securesystemslib derives it
+        from cryptography.hazmat.primitives import serialization
+
+        ssh = serialization.load_pem_public_key(pub).public_bytes(serialization.Encoding.OpenSSH,
+                                                                  serialization.PublicFormat.OpenSSH)
+        (tmp_path / "k.pub").write_bytes(ssh + b"\n")
+        shown = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True, text=True)
+        assert out["keyid"] in shown.stdout, shown
 
 
 def _layer(files: dict[str, bytes | None]) -> io.BytesIO:

@@ -39,13 +39,19 @@ def _noop_build(args: list[str]) -> bool:
         if data is None:
             return False
         written = assemble.described(Store.default(), data["Id"])
+        from envbuild import attest, keys
+
+        sbom, signed = attest.paths(spec.root, written.manifest_digest)
+        if not sbom.is_file() or (not signed.is_file() and (keys.keys_dir() / keys.PRIVATE).is_file()):
+            return False  # the full CLI writes the SBOM or provenance this image lacks
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False
-    digest = written.manifest_digest if written else None
+    digest = written.manifest_digest
     if json_out:
         import json  # the same spelling as envbuild.output.print_json, without importing rich
 
-        out = {"ref": ref, "id": data["Id"], "digest": digest, "up_to_date": True, "downloaded": [], "cached": []}
+        out = {"ref": ref, "id": data["Id"], "digest": digest, "up_to_date": True, "downloaded": [], "cached": [],
+               "sbom": str(sbom), "provenance": str(signed) if signed.is_file() else None}
         sys.stdout.write(json.dumps(out, indent=2, sort_keys=True, default=str) + "\n")
     else:
         print(f"{ref} is up to date (id {data['Id']}, digest {digest})", file=sys.stderr)

@@ -104,7 +104,9 @@ def validate(text: str) -> None:
 
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     if error is not None:
-        raise EnvbuildError(f"the SBOM envbuild wrote does not validate against CycloneDX 1.6: {error}", EXIT_FAILURE)
+        detail = getattr(error.data, "message", None) or str(error).splitlines()[0]
+        where = "/".join(str(p) for p in getattr(error.data, "absolute_path", [])) or "(top level)"
+        raise EnvbuildError(f"the SBOM does not validate against CycloneDX 1.6: {where}: {detail}", EXIT_FAILURE)
 
 
 def listed(doc: dict[str, Any]) -> set[tuple[str, str, str]]:

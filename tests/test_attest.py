@@ -124,6 +124,16 @@ def test_oci_layout_holds_the_artifacts_that_refer_to_the_image(built) -> None:
     assert set(kinds) == {"application/vnd.cyclonedx+json", attest.DSSE_TYPE}
 
 
+def test_a_noop_build_writes_a_lost_sbom_again_byte_for_byte(built) -> None:
+    proj, env, out, _ = built
+    sbom = Path(out["sbom"])
+    first = sbom.read_bytes()
+    sbom.unlink()
+    r = run_cli("build", "--json", cwd=proj, env=env)  # up to date: the image is not written again
+    assert r.returncode == 0 and json.loads(r.stdout)["up_to_date"], r.stderr
+    assert sbom.read_bytes() == first  # a pure function of the image
+
+
 def test_provenance_is_fetched_back_by_digest_and_verified_then_broken_three_ways(built) -> None:
     proj, env, out, tmp = built
     repo = f"{REGISTRY}/envbuild-sbom-test/{uuid.uuid4().hex[:8]}"

@@ -122,7 +122,7 @@ def test_sbom_validates_marks_the_base_and_lists_a_locked_upgrade_once() -> None
                                                                  "envbuild:base-digest": "sha256:" + "e" * 64}
     six = next(c for c in doc["components"] if c["name"] == "six")
     assert six["purl"] == "pkg:pypi/six@1.16.0" and six["hashes"] == [{"alg": "SHA-256", "content": "c" * 64}]
-    with pytest.raises(Exception, match="does not validate"):
+    with pytest.raises(Exception, match="does not validate.*components/0: .type. is a required property"):
         sbom.validate(json.dumps({**doc, "components": [{"name": "x"}]}))
 
 

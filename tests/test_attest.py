@@ -21,7 +21,7 @@ import pytest
 
 from envbuild import attest
 from envbuild.registry import parse_reference
-from tests.conftest import BASE_IMAGE, REGISTRY, run_cli
+from tests.conftest import BASE_IMAGE, REGISTRY, REPO_ROOT, run_cli
 from tests.lockhelp import make_build_channel, write, write_conda_project
 
 pytestmark = pytest.mark.docker
@@ -202,3 +202,23 @@ def test_run_record_names_the_provenance_digest(built) -> None:
     validate(record)
     assert record["image"]["digest"] == out["digest"]
     assert record["image"]["provenance"] == digest_of(Path(out["provenance"]).read_bytes())
+
+
+def test_the_numpy_example_sbom_matches_its_image(base_image: str, tmp_path: Path) -> None:
+    from envbuild.sbom import listed
+
+    root = Path(shutil.copytree(REPO_ROOT / "examples" / "numpy-linreg", tmp_path / "numpy",
+                                ignore=shutil.ignore_patterns("outputs", ".envbuild")))
+    env = {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache"), "ENVBUILD_KEYS_DIR": str(tmp_path / "keys")}
+    assert run_cli("lock", cwd=root, env=env).returncode == 0
+    r = run_cli("build", "--json", cwd=root, env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    try:
+        assert out["provenance"] is None  # no key: an SBOM only, and the build says how to get one
+        assert "envbuild keys generate" in r.stderr
+        in_image = _in_image(_image_files(out["ref"], tmp_path))
+        assert any(k == "pypi" and n == "numpy" for k, n, _ in in_image)
+        assert listed(json.loads(Path(out["sbom"]).read_text())) == in_image
+    finally:
+        subprocess.run(["docker", "rmi", out["ref"]], capture_output=True, timeout=300)

@@ -34,6 +34,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
+SBOM_TYPE = "application/vnd.cyclonedx+json"  # what cosign attach sbom --type cyclonedx uses
 BUILD_TYPE = "urn:envbuild:build-type:image:v1"  # the shape of externalParameters below
 BUILDER_ID = "urn:envbuild:builder:local"
 EMPTY_CONFIG = b"{}"
@@ -109,7 +110,8 @@ def material_dependency(m: Any) -> dict[str, Any]:
     return d
 
 
-def statement(root: Path, lock: Any, written: Any, ref: str, params: dict[str, Any]) -> dict[str, Any]:
+def statement(root: Path, lock: Any, written: Any, ref: str, params: dict[str, Any],
+              sbom_bytes: bytes = b"") -> dict[str, Any]:
     from envbuild.materials import Material
 
     repo, _, tag = ref.rpartition(":")
@@ -129,7 +131,10 @@ def statement(root: Path, lock: Any, written: Any, ref: str, params: dict[str, A
                                        "baseLayers": written.base_layers},
                 "resolvedDependencies": deps,
             },
-            "runDetails": {"builder": {"id": BUILDER_ID, "version": {"envbuild": __version__}}},
+            "runDetails": {"builder": {"id": BUILDER_ID, "version": {"envbuild": __version__}},
+                           # the SBOM, so the signature covers it too (verify compares the attached one)
+                           "byproducts": [{"name": "sbom.cdx.json", "mediaType": SBOM_TYPE,
+                                           "digest": {"sha256": digest_of(sbom_bytes).split(":", 1)[1]}}]},
         },
     }
 
@@ -187,7 +192,7 @@ def write(root: Path, lock: Any, written: Any, ref: str, say: Callable[[str], No
     from cryptography.hazmat.primitives import serialization
 
     keyid = keys.key_id(pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    body = canonical(statement(root, lock, written, ref, build_parameters(ref, written)))
+    body = canonical(statement(root, lock, written, ref, build_parameters(ref, written), sbom_path.read_bytes()))
     atomic_write_bytes(env_path, canonical(envelope(body, private, keyid)))
     say(f"wrote the signed provenance {env_path}")
     return Attested(written.manifest_digest, sbom_path, env_path)
@@ -228,7 +233,7 @@ class Artifact:
 def artifacts(att: Attested, image_manifest: bytes) -> list[Artifact]:
     subject = {"mediaType": MANIFEST_TYPE, "digest": att.image_digest, "size": len(image_manifest)}
     out = []
-    items = [("sbom", "application/vnd.cyclonedx+json", att.sbom.read_bytes(), {})]
+    items = [("sbom", SBOM_TYPE, att.sbom.read_bytes(), {})]
     if att.envelope:
         items.append(("att", DSSE_TYPE, att.envelope.read_bytes(),
                       {"predicateType": SLSA_PROVENANCE, "dev.cosignproject.cosign/signature": ""}))
@@ -301,15 +306,14 @@ def referrers(target: Any, image_digest: str) -> list[dict[str, Any]]:
     return _fallback_index(target, image_digest)
 
 
-def fetch(target: Any, image_digest: str) -> tuple[str, dict[str, Any]]:
-    """(artifact manifest digest, envelope) of the image's provenance, fetched from the registry
-    by the image digest: a referrer of type DSSE, else cosign's sha256-<hex>.att tag."""
+def attached(target: Any, image_digest: str, media_type: str, suffix: str) -> tuple[str, str] | None:
+    """(artifact manifest digest, layer digest) of the image's artifact whose layer is of
+    `media_type`: a referrer (API or fallback index), else cosign's sha256-<hex>.<suffix> tag."""
     from envbuild.errors import RegistryError
     from envbuild.oci import upload
 
-    wanted = [d["digest"] for d in referrers(target, image_digest) if d.get("artifactType") == DSSE_TYPE]
-    refs = wanted or [image_digest.replace(":", "-") + ".att"]
-    for reference in refs:
+    wanted = [d["digest"] for d in referrers(target, image_digest) if d.get("artifactType") == media_type]
+    for reference in wanted or [f"{image_digest.replace(':', '-')}.{suffix}"]:
         try:
             _, body = upload.fetch_manifest(target, reference, MANIFEST_TYPE)
         except RegistryError:
@@ -318,11 +322,21 @@ def fetch(target: Any, image_digest: str) -> tuple[str, dict[str, Any]]:
         if (manifest.get("subject") or {}).get("digest") not in (None, image_digest):
             raise Mismatch(f"artifact {reference} refers to {manifest['subject']['digest']}, not {image_digest}")
         for layer in manifest.get("layers") or []:
-            if layer.get("mediaType") == DSSE_TYPE:
-                env = upload.fetch_json(target, layer["digest"], Store.default())
-                return digest_of(body), env
-    raise Mismatch(f"{target.name}@{image_digest} has no provenance attached (no referrer of type {DSSE_TYPE}, "
-                   "no .att tag); run envbuild push with a signing key")
+            if layer.get("mediaType") == media_type:
+                return digest_of(body), layer["digest"]
+    return None
+
+
+def fetch(target: Any, image_digest: str) -> tuple[str, dict[str, Any]]:
+    """(artifact manifest digest, envelope) of the image's provenance, fetched from the registry
+    by the image digest."""
+    from envbuild.oci import upload
+
+    found = attached(target, image_digest, DSSE_TYPE, "att")
+    if found is None:
+        raise Mismatch(f"{target.name}@{image_digest} has no provenance attached (no referrer of type {DSSE_TYPE}, "
+                       "no .att tag); run envbuild push with a signing key")
+    return found[0], upload.fetch_json(target, found[1], Store.default())
 
 
 def write_layout(dest: Path, att: Attested, image_manifest: bytes) -> None:
@@ -407,4 +421,10 @@ def verify(root: Path, repo_digest: str, key: Path | None = None) -> tuple[str, 
         raise EnvbuildError(f"{repo_digest}: give the image by digest (REPO@sha256:...)")
     public = load_public(key or default_public())
     artifact, env = fetch(ref, ref.digest)
-    return artifact, check(root, ref.digest, env, public)
+    st = check(root, ref.digest, env, public)
+    signed = [b["digest"]["sha256"] for b in st["predicate"]["runDetails"].get("byproducts") or []
+              if b.get("mediaType") == SBOM_TYPE]
+    sbom = attached(ref, ref.digest, SBOM_TYPE, "sbom")
+    if signed and (sbom is None or sbom[1] != f"sha256:{signed[0]}"):
+        raise Mismatch(f"the attached SBOM ({sbom and sbom[1]}) is not the one the provenance signs (sha256:{signed[0]})")
+    return artifact, st

@@ -23,7 +23,6 @@ from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.materials import Material, Package
 
-MEDIA_TYPE = "application/vnd.cyclonedx+json"  # what cosign attach sbom --type cyclonedx uses
 SOURCE, BASE_DIGEST = "envbuild:source", "envbuild:base-digest"
 
 

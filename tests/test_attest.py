@@ -3,7 +3,7 @@
 One project with all three ecosystems (a conda environment with a pip entry, a requirements.lock,
 a .deb from system-packages) is built once; the SBOM is compared with what the image's own layers
 hold (read from `docker save`, not from the lock), and the provenance is fetched back from the
-registry by the image digest and verified, then broken three ways.
+registry by the image digest and verified, then broken four ways.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def test_a_noop_build_writes_a_lost_sbom_again_byte_for_byte(built) -> None:
     assert sbom.read_bytes() == first  # a pure function of the image
 
 
-def test_provenance_is_fetched_back_by_digest_and_verified_then_broken_three_ways(built) -> None:
+def test_provenance_is_fetched_back_by_digest_and_verified_then_broken_four_ways(built) -> None:
     proj, env, out, tmp = built
     repo = f"{REGISTRY}/envbuild-sbom-test/{uuid.uuid4().hex[:8]}"
     r = run_cli("push", repo, "--json", cwd=proj, env=env)
@@ -179,6 +179,16 @@ def test_provenance_is_fetched_back_by_digest_and_verified_then_broken_three_way
         assert bad.returncode == 1 and "signature does not verify" in bad.stdout, bad.stdout
     finally:
         att_path.write_bytes(original)
+        attest.push(target, attached, image_manifest)
+
+    # a swapped SBOM: the provenance signs the SBOM's digest (a byproduct)
+    other_sbom = tmp / "other.cdx.json"
+    other_sbom.write_bytes(Path(out["sbom"]).read_bytes().replace(b'"1.16.0"', b'"1.17.0"'))
+    try:
+        attest.push(target, attest.Attested(out["digest"], other_sbom, att_path), image_manifest)
+        swapped = run_cli("verify", "--provenance", cwd=proj, env=env)
+        assert swapped.returncode == 1 and "is not the one the provenance signs" in swapped.stdout, swapped.stdout
+    finally:
         attest.push(target, attached, image_manifest)
 
     # a changed lock: the attestation still names the old requirements.lock

@@ -42,5 +42,14 @@ bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, 
 bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)
 	ENVBUILD_BENCH_TARGET=bench-smoke $(BIN)/python bench/run_all.py --smoke
 
+.PHONY: browser
+test test-all: browser  # the report's browser test needs it (tests/test_report.py)
+
+browser:  ## headless Chromium (Debian's chromium, as root) for the report's browser test; nothing when present
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root (sudo make browser) to apt-get install chromium" >&2; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+	    --no-install-recommends chromium; }
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -98,12 +98,11 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
 
 def manifest_digest(image_id: str, repo_digest: str | None) -> str | None:
     """The image's manifest digest: as envbuild wrote it (known before any push), else as pulled."""
-    from envbuild.assemble import described
     from envbuild.oci.blobs import Store
 
-    written = described(Store.default(), image_id)
+    written = Store.default().manifest_digest(image_id)
     if written is not None:
-        return written.manifest_digest
+        return written
     return repo_digest.split("@", 1)[1] if repo_digest and "@" in repo_digest else None
 
 

@@ -29,7 +29,7 @@ DEFAULT_BASE = "127.0.0.1:5000/envbuild/base:bookworm"
 DEFAULT_SEED = 1234
 DEFAULT_PYTHON = "3.11"  # the bootstrapped Debian bookworm base ships 3.11
 NETWORKS = ("none", "host", "bridge")
-RESOLVERS = ("pip-tools", "uv")
+RESOLVERS = ("uv", "pip-tools")
 PLATFORMS = platforms.NAMES
 
 # Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:hex]
@@ -64,7 +64,7 @@ class Spec:
     gpus: str | None
     network: str
     env: dict[str, str] = field(default_factory=dict)
-    resolver: str = "pip-tools"
+    resolver: str = "uv"
     image: str | None = None  # repository `envbuild push` pushes to by default
     tracking: dict[str, str] = field(default_factory=dict)
     override_base: tuple[str, ...] = ()  # packages a team base pins that this project installs its own version of
@@ -453,7 +453,7 @@ def load_spec(root: Path | str = ".") -> Spec:
         gpus=settings.get("gpus"),
         network=settings.get("network", "none"),
         env=settings.get("env", {}),
-        resolver=settings.get("resolver", "pip-tools"),
+        resolver=settings.get("resolver", "uv"),
         image=settings.get("image"),
         tracking=settings.get("tracking", {}),
         override_base=tuple(settings.get("override_base", ())),

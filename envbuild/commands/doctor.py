@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def doctor(
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project whose base registry to check."),
-    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout (for scripts)."),
+    project: Path = options.project("The project whose base registry to check."),
+    json_out: bool = options.json_out("the checks"),
 ) -> None:
     """Check the host: Docker engine, the base image's registry, NVIDIA GPUs and driver, disk, git, debootstrap, Python.
 

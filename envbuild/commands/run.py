@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def _parse_env(items: List[str]) -> dict:
     from envbuild.errors import EnvbuildError
@@ -38,10 +40,8 @@ def run(
     image: Optional[str] = typer.Option(None, "--image", help="Run in this image ref instead of the lock's "
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
-    json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
-                                  "(the script's stdout then goes to stderr)."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (give it before SCRIPT).",
-                                 show_default=False),
+    json_out: bool = options.json_out("the final run record (the script's stdout then goes to stderr)"),
+    project: Path = options.project("Project directory (give it before SCRIPT)."),
 ) -> None:
     """Run SCRIPT (or -- CMD) inside the project's locked image and keep a run record.
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from envbuild import platforms
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
 from envbuild.lockfile import EnvLock, read_pip_lock
@@ -176,7 +177,7 @@ def _write(spec: Spec, lock: EnvLock, state: dict, training, store, ref: str, lo
     (cache_dir() / "tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-dev-", dir=cache_dir() / "tmp") as tmp:
         ctx = BuildContext(spec, lock, training.platform, store, Path(tmp), lock.epoch, lock.base.pinned,
-                           training.platform == assemble.engine_platform(), VENV, "", log)
+                           training.platform == platforms.host(), VENV, "", log)
         log(f"installing {len(house.wheels)} dev wheels into {VENV}")
         stages = []
         for w in sorted(house.wheels, key=lambda w: w.pin.name):

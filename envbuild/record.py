@@ -10,7 +10,8 @@ applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock
 Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json):
   schema_version: 1
   id: "20261128T063000Z-1a2b3c" (sortable by time)
-  status: "running" | "succeeded" | "failed" | "interrupted"
+  status: "running" | "succeeded" | "failed" | "interrupted" | "cancelled" (the job was cancelled
+          where it ran, e.g. `scancel`; interrupted: envbuild itself got SIGINT/SIGTERM)
   exit_code: int | null;  reason: str | null (why it failed, when not the script's exit code)
   started_at, ended_at: ISO 8601 UTC;  duration_s: float | null
   command: [str, ...]  (argv run inside the container, e.g. ["python", "train.py", "--lr", "0.1"])
@@ -35,6 +36,12 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   reproduces: run id | null  (set by `envbuild reproduce`)
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
+  placement: {backend ("local" | "slurm"), target (the name given to --on), host (engine host, or the
+         batch node), cluster (Slurm ClusterName) | null, job_id (container name, Slurm job id) | null,
+         nodes: [str], gpus: [str] (as seen on the node: nvidia-smi -L lines), state (the scheduler's last
+         word, e.g. COMPLETED) | null, detached: bool (submitted with --detach; `envbuild runs` finishes it),
+         Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null}
+         (optional: records before targets have none, and mean local)
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
   manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as
          manifests/<sha256>.json in the run dir)
@@ -67,7 +74,7 @@ PARAMS_FILE = "params.jsonl"
 SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
 CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by the hook
 METRICS_JSON = "metrics.json"
-STATUSES = ("running", "succeeded", "failed", "interrupted")
+STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
 
 
 def now_utc() -> datetime:

@@ -10,32 +10,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store
-from envbuild.errors import EngineError, EnvbuildError, last_line
+from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store, targets
+from envbuild.errors import EnvbuildError
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, Job, Stopper
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
 from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
-WORKDIR = "/workspace"  # where the project is mounted in the container
-# The run's records must not be writable by the run: the project's .envbuild is mounted read-only
-# over itself, and the run writes (envbuild.track, the seeding hook) into a directory of its own,
-# mounted here, from which envbuild takes only the files it reads (RUN_OUTPUT_FILES).
-CONTAINER_RUN_DIR = "/envbuild/run"
-RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
-ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
-STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
                    # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
                    "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "0"}
@@ -141,6 +131,8 @@ class RunRequest:
     relock: bool = False
     stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
     stderr: IO[bytes] | None = None
+    on: str | None = None  # the target (--on NAME); None: local
+    detach: bool = False  # submit and return (targets that queue jobs)
 
 
 def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -152,95 +144,6 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
     env = {**spec.env, **req.env, "HOME": CONTAINER_HOME, "PYTHONUNBUFFERED": "1", **determinism,
            "ENVBUILD_RUN_ID": run_id, "ENVBUILD_RUN_DIR": CONTAINER_RUN_DIR}
     return env, determinism
-
-
-def cli_setting(name: str) -> bool:
-    """Whether the docker CLI itself reads this variable (HOME finds ~/.docker, DOCKER_HOST/CONTEXT/
-    CONFIG pick the engine): a container value for it must not replace the user's in the CLI's
-    environment. Secret-looking names are not among them (the CLI reads none such)."""
-    from envbuild.provenance import is_secret_name
-
-    return name in ("HOME", "PATH") or (name.startswith("DOCKER_") and not is_secret_name(name))
-
-
-def cli_env(env: dict[str, str]) -> dict[str, str]:
-    """The docker CLI's environment: the user's own, plus the container values passed by name."""
-    return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
-
-
-def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
-    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
-    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
-    state = store.state_dir(root)
-    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
-               "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
-    for k, v in env.items():
-        options += ["-e", f"{k}={v}" if cli_setting(k) else k]
-    if gpus:
-        options += ["--gpus", gpus]
-    return engine.run_args(image, command, network=network, options=options)
-
-
-class _Stopper:
-    """SIGINT/SIGTERM while a run is on: stop the container (the same signal, then a kill)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.signum: int | None = None
-        self.container = False  # set once `docker run` is started
-        self.done = threading.Event()
-
-    def handle(self, signum: int, frame: Any) -> None:
-        again = self.signum is not None
-        self.signum = signum
-        if not self.container:
-            raise KeyboardInterrupt
-        threading.Thread(target=self._stop, args=(signum, again), daemon=True).start()
-
-    def _stop(self, signum: int, now: bool) -> None:
-        sig = "KILL" if now else signal.Signals(signum).name
-        deadline = time.monotonic() + STOP_GRACE_S
-        while not self.done.is_set():  # retry: the container may not exist yet
-            if time.monotonic() > deadline:
-                sig = "KILL"
-            engine.docker("kill", "--signal", sig, self.name, check=False)
-            if sig == "KILL" and self.done.wait(1):
-                return
-            self.done.wait(0.5 if sig == "KILL" else STOP_GRACE_S / 4)
-
-
-def _pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
-    fd = src.fileno()
-    while chunk := os.read(fd, 65536):
-        for s in sinks:
-            try:
-                s.write(chunk)
-                s.flush()
-            except (OSError, ValueError):
-                pass  # a closed terminal must not stop the log file
-
-
-def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper,
-                   out: IO[bytes], err: IO[bytes]) -> int:
-    """Run docker with output streamed live to the terminal and to stdout.log/stderr.log."""
-    with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
-        stopper.container = True
-        # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
-        pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
-        for t in pumps:
-            t.start()
-        try:
-            code = proc.wait()
-        finally:
-            stopper.done.set()
-        for t in pumps:
-            t.join()
-    return code
 
 
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
@@ -279,23 +182,6 @@ def make_output_dirs(spec: Spec) -> None:
                                 "fix the path or remove what is in its way") from None
 
 
-def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
-    """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
-    if req.gpus is not None:
-        wanted = None if req.gpus in ("none", "0") else req.gpus
-        if wanted and not engine.nvidia_runtime():
-            raise EnvbuildError(f"--gpus {req.gpus}: this Docker engine has no NVIDIA runtime; install the "
-                                "NVIDIA Container Toolkit, or run without --gpus")
-        return wanted
-    if spec.gpus and not engine.nvidia_runtime():
-        from envbuild.output import info
-
-        info(f"note: {spec.source.name} asks for gpus = {spec.gpus!r} but this engine has no NVIDIA runtime; "
-             "running on CPU")
-        return None
-    return spec.gpus
-
-
 def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Run `req.command` in the project's image and return (run dir, final record).
 
@@ -315,18 +201,21 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
+    target = targets.get(spec, req.on)
+    record["placement"] = placement = target.placement()
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
-    stopper = _Stopper(name)
+    job: Job | None = None
+    stopper = Stopper(lambda sig: job and target.kill(job, sig))
     old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            record["gpus"] = gpus = choose_gpus(spec, req)
+            record["gpus"] = gpus = target.choose_gpus(spec, req.gpus)
             make_output_dirs(spec)
             docker_version = engine.require_engine()
             lock = read_lock(spec.root) if req.image else current_lock(spec, req.relock)
-            found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus)  # before any pull or build
+            # before any pull or build; GPUs elsewhere are checked there
+            found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus if target.backend == "local" else None)
             facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
-            ref = facts.ref
             record["image"] = image_facts(spec.root, facts, lock)
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
@@ -345,7 +234,14 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
             (run_dir / RUN_IO_DIR).mkdir()
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir)
+            job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
+                      env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
+                      repo_digest=record["image"].get("repo_digest"), placement=placement)
+            target.prepare(job, _say)
+            if req.detach:
+                target.submit(job)
+                rec.write_record(run_dir, record)
+                return run_dir, chain.seal(spec.root, run_dir, record)
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
@@ -356,29 +252,65 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
         try:
-            code = _container_run(args, env, run_dir, stopper, out, err)
-        except KeyboardInterrupt:  # a signal before the container could be asked to stop
+            outcome = target.run(job, stopper, out, err)
+        except KeyboardInterrupt:  # a signal before the job could be asked to stop
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received")
-        except OSError as e:
-            _finish(spec, run_dir, record, masker, "failed", None, f"docker run could not start: {e}")
-            raise EngineError(f"docker run could not start: {e}") from None
+        except EnvbuildError as e:
+            _finish(spec, run_dir, record, masker, "failed", None, str(e))
+            raise
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
-    if code != 0 and engine.server_version() is None:  # the engine went away under the run
-        return run_dir, _finish(spec, run_dir, record, masker, "failed", code,
-                                f"{ENGINE_FAILED}: the Docker engine stopped during the run (docker exited {code}); "
-                                "start the engine and run again")
-    if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
-        # docker's own failure (bad option, missing runtime): say docker's last line
-        last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
-        return run_dir, _finish(spec, run_dir, record, masker, "failed", code, f"docker run failed: {last}")
-    return run_dir, _finish(spec, run_dir, record, masker, "succeeded" if code == 0 else "failed", code, None)
+    return run_dir, _finish(spec, run_dir, record, masker, outcome.status, outcome.exit_code, outcome.reason)
+
+
+def _say(message: str) -> None:
+    from envbuild.output import info
+
+    info(message, markup=False)
+
+
+def settle(root: Path | str) -> list[str]:
+    """Finish the records of detached runs whose jobs have ended (`envbuild runs` calls this first);
+    the ids settled. A target that cannot be asked now (its cluster is away) leaves them running."""
+    spec = None
+    settled = []
+    for run_dir in sorted(Path(store.runs_dir(Path(root).resolve())).glob("*/")):
+        try:
+            record = rec.read_record(run_dir)
+        except EnvbuildError:
+            continue
+        placement = record.get("placement") or {}
+        if record.get("status") != "running" or not placement.get("detached"):
+            continue
+        spec = spec or load_spec(root)
+        try:
+            target = targets.get(spec, placement.get("target"))
+            outcome = target.poll(placement)
+        except EnvbuildError:
+            continue
+        if outcome is None:
+            continue
+        target.collect(spec.root, run_dir, placement)
+        _finish(spec, run_dir, record, _detached_masker(spec, record), outcome.status, outcome.exit_code, outcome.reason)
+        settled.append(record["id"])
+    return settled
+
+
+def _detached_masker(spec: Spec, record: dict[str, Any]) -> Masker:
+    """The values to mask in a detached run's logs: the spec's secrets, and those of the names the
+    record redacted, as this shell has them (values given with --env are not kept anywhere)."""
+    from envbuild.provenance import REDACTED
+
+    redacted = [k for k, v in (record.get("env") or {}).items() if v == REDACTED]
+    values = [v for k, v in spec.env.items() if is_secret_name(k)]
+    values += [os.environ[k] for k in redacted if k in os.environ]
+    return Masker(values)
 
 
 def _take_run_files(run_dir: Path) -> None:

@@ -38,6 +38,10 @@ def run(
     image: Optional[str] = typer.Option(None, "--image", help="Run in this image ref instead of the lock's "
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
+    on: Optional[str] = typer.Option(None, "--on", help="Where to run: a target of the spec ([tool.envbuild.targets.NAME]) "
+                                     "or a backend by name (local, slurm). Default: local."),
+    detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm); "
+                                "`envbuild runs` finishes the record when the job ends."),
     json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
                                   "(the script's stdout then goes to stderr)."),
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (give it before SCRIPT).",
@@ -53,7 +57,12 @@ def run(
 
     Ctrl-C stops the container. The exit code is your script's.
 
-    Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train
+    --on NAME runs it elsewhere with the same image and record: on Slurm the job runs the image by
+    digest as an OCI bundle (srun --container), waits and streams its log; the record's placement
+    says the job id, nodes and GPUs there.
+
+    Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train ·
+    envbuild run --on slurm train.py · envbuild run --on lab --detach train.py
     """
     import sys
 
@@ -67,9 +76,18 @@ def run(
     if network is not None and network not in NETWORKS:
         raise EnvbuildError(f"--network {network!r}: use one of {', '.join(NETWORKS)}")
     req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
-                            env=_parse_env(env), image=image, relock=relock,
+                            env=_parse_env(env), image=image, relock=relock, on=on, detach=detach,
                             stdout=sys.stderr.buffer if json_out else None)
     run_dir, record = runner.run(project, req)
+    if detach and record["status"] == "running":
+        placement = record["placement"]
+        if json_out:
+            print_json(record)
+        else:
+            print(placement["job_id"])
+            info(f"run {record['id']} submitted to {placement['target']} as job {placement['job_id']}; "
+                 "`envbuild runs` shows it finished when the job ends")
+        raise typer.Exit(0)
     if json_out:
         print_json(record)
     else:

@@ -24,9 +24,10 @@ def runs(
     ctx.obj = project  # `envbuild runs -C DIR show` reads it
     if ctx.invoked_subcommand is not None:
         return
-    from envbuild import store
+    from envbuild import runner, store
     from envbuild.output import console, print_json
 
+    runner.settle(project)  # records of detached jobs (--on slurm --detach) that have ended since
     records = store.list_runs(project, limit=n)
     if json_out:
         print_json(records)
@@ -48,7 +49,7 @@ def _fmt_metric(v: object) -> str:
 def _table(records: list) -> "object":
     from rich.table import Table
 
-    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "cancelled": "yellow", "running": "cyan"}
     table = Table(show_edge=False, header_style="bold")
     for col in ("id", "status", "started", "duration", "seed", "commit", "metrics"):
         table.add_column(col, no_wrap=col != "metrics")

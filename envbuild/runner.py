@@ -240,8 +240,8 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             target.prepare(job, _say)
             if req.detach:
                 target.submit(job)
-                rec.write_record(run_dir, record)
-                return run_dir, chain.seal(spec.root, run_dir, record)
+                rec.write_record(run_dir, record)  # sealed when it ends (settle), like any running record
+                return run_dir, record
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from common import ROOT, Row, machine, parser, table
 
-BENCHES = ["lock", "build", "push", "run", "data", "cli"]  # each bench/<name>.py has measure(runs, smoke)
+BENCHES = ["lock", "build", "push", "run", "slurm", "data", "cli"]  # each bench/<name>.py has measure(runs, smoke)
 
 
 def command_line(argv: Sequence[str]) -> str:

@@ -28,8 +28,18 @@ def numpy_template(slurm_cluster: None, base_image: str, tmp_path_factory: pytes
 
 
 @pytest.fixture
-def project(numpy_template: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(numpy_template, tmp_path / "numpy-linreg", symlinks=True))
+def project(numpy_template: Path, tmp_path: Path):
+    yield Path(shutil.copytree(numpy_template, tmp_path / "numpy-linreg", symlinks=True))
+    drop_bundles(tmp_path)
+
+
+def drop_bundles(root: Path) -> None:
+    """Remove the project bundles a test made (hard links: the image's own bundle stays cached)."""
+    from envbuild.targets.slurm import DEFAULT_SHARED
+
+    for config in Path(DEFAULT_SHARED, "bundles").glob("*-*/config.json"):
+        if f'"{root}' in config.read_text():
+            shutil.rmtree(config.parent, ignore_errors=True)
 
 
 def run_json(root: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -150,6 +160,20 @@ def test_detach_returns_the_job_id_and_runs_finishes_the_record(project: Path) -
     assert run_cli("runs", "verify", cwd=project).returncode == 0
 
 
+def test_reproduce_of_a_slurm_run_goes_to_slurm_again(project: Path) -> None:
+    proc, first = run_json(project, "--on", "slurm", "train.py")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("reproduce", first["id"], "--json", cwd=project, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    again = rec.read_record(Path(result["run_dir"]))
+    assert again["reproduces"] == first["id"] and again["placement"]["backend"] == "slurm"
+    assert again["placement"]["job_id"] != first["placement"]["job_id"]
+    assert result["outputs_identical"] is True and again["metrics"] == first["metrics"]
+    # the worktree's bundle was made from the image envbuild had already unpacked
+    assert Path(again["placement"]["bundle"]).name.split("-")[0] == Path(first["placement"]["bundle"]).name.split("-")[0]
+
+
 @pytest.mark.slow
 def test_torch_example_on_slurm_twice_gives_the_same_bytes(slurm_cluster: None, base_image: str,
                                                           tmp_path: Path) -> None:
@@ -166,3 +190,4 @@ def test_torch_example_on_slurm_twice_gives_the_same_bytes(slurm_cluster: None, 
     assert "torch.use_deterministic_algorithms(True)" in a["determinism"]["settings"]
     diff = run_cli("diff", a["id"], b["id"], "--json", cwd=root)
     assert diff.returncode == 0, diff.stderr
+    drop_bundles(tmp_path)

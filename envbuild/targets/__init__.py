@@ -49,6 +49,7 @@ class Job:
     spec: Any  # envbuild.spec.Spec
     lock: Any  # envbuild.lockfile.EnvLock | None (None when run with --image)
     repo_digest: str | None = None  # repo@sha256:... where the image was pushed (pulled by digest elsewhere)
+    from_lock: bool = True  # the lock's own image (envbuild can write it again); False: a given --image
     placement: dict[str, Any] = field(default_factory=dict)  # the record's placement section
 
 

@@ -148,7 +148,7 @@ def image_bundle(job: Job, shared: Path, say: Callable[[str], None]) -> Path:
 def oci_layout(job: Job, dest: Path) -> str:
     """The job's image as an OCI layout at dest; its tag there. envbuild writes the lock's image itself;
     a given --image comes out of the engine by skopeo."""
-    if job.lock is not None:
+    if job.lock is not None and job.from_lock:
         from envbuild import image
 
         result = image.export_oci(job.spec, job.lock, dest)

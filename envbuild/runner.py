@@ -133,6 +133,7 @@ class RunRequest:
     stderr: IO[bytes] | None = None
     on: str | None = None  # the target (--on NAME); None: local
     detach: bool = False  # submit and return (targets that queue jobs)
+    dry_run: bool = False  # print what would be submitted; run nothing, keep no record
 
 
 def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -237,6 +238,9 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
                       env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
                       repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, placement=placement)
+            if req.dry_run:
+                shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
+                return run_dir, {"dry_run": target.render(job)}
             target.prepare(job, _say)
             if req.detach:
                 target.submit(job)

@@ -230,13 +230,15 @@ def _abs_path(file: Path, key: str, value: Any) -> str:
 
 
 # The keys a [targets.NAME] table takes, per backend (envbuild/targets/ runs them; README lists them).
-TARGET_BACKENDS = ("local", "slurm")
+TARGET_BACKENDS = ("local", "slurm", "k8s")
 TARGET_KEYS: dict[str, dict[str, Callable[[Path, str, Any], Any]]] = {
     "local": {"gpus": _gpus},
     "slurm": {"gpus": _gpus, "partition": _str, "nodes": _positive, "time": _str, "cpus-per-task": _positive,
               "mem": _str, "gres": _str, "account": _str, "qos": _str, "shared": _abs_path,
               "runtime": _choice(("oci", "pyxis", "apptainer")), "gpu-hook": _choice(("nvidia", "none")),
               "sbatch-args": _str_list},
+    "k8s": {"gpus": _gpus, "namespace": _str, "context": _str, "kubeconfig": _str, "gpu-resource": _str,
+            "queue": _str, "volume": _str, "subpath": _str, "cpu": _str, "memory": _str, "service-account": _str},
 }
 
 

@@ -39,9 +39,11 @@ def run(
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
     on: Optional[str] = typer.Option(None, "--on", help="Where to run: a target of the spec ([tool.envbuild.targets.NAME]) "
-                                     "or a backend by name (local, slurm). Default: local."),
-    detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm); "
+                                     "or a backend by name (local, slurm, k8s). Default: local."),
+    detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm, k8s); "
                                 "`envbuild runs` finishes the record when the job ends."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be submitted (k8s: the Job "
+                                 "manifest as JSON) and run nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
                                   "(the script's stdout then goes to stderr)."),
     project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (give it before SCRIPT).",
@@ -77,8 +79,12 @@ def run(
         raise EnvbuildError(f"--network {network!r}: use one of {', '.join(NETWORKS)}")
     req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
                             env=_parse_env(env), image=image, relock=relock, on=on, detach=detach,
+                            dry_run=dry_run,
                             stdout=sys.stderr.buffer if json_out else None)
     run_dir, record = runner.run(project, req)
+    if dry_run:
+        print(record["dry_run"])
+        raise typer.Exit(0)
     if detach and record["status"] == "running":
         placement = record["placement"]
         if json_out:

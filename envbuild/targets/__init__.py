@@ -6,7 +6,7 @@ target, then hands a `Job` to the target, which runs it where it runs and says h
 cluster, job id, nodes, GPUs seen there) in `job.placement`.
 
 Backends: local.py (the Docker engine of this machine, the default), slurm.py (sbatch + srun
---container with an OCI bundle). A spec names targets in `[tool.envbuild.targets.NAME]` (or
+--container with an OCI bundle), k8s.py (a batch/v1 Job through the kubernetes client). A spec names targets in `[tool.envbuild.targets.NAME]` (or
 `[targets.NAME]` in envbuild.toml) and `envbuild run --on NAME` picks one; a backend's own name
 (`--on slurm`) works without a table, with that backend's defaults.
 """
@@ -90,6 +90,10 @@ class Target(ABC):
     def kill(self, job: Job, signame: str) -> None:
         """Send the job a signal (SIGINT/SIGTERM, then KILL): called from the stopper's thread."""
 
+    def render(self, job: Job) -> str:
+        """What would be submitted (--dry-run)."""
+        raise EnvbuildError(f"--dry-run: the {self.backend} target has nothing to print; run without --dry-run")
+
     def submit(self, job: Job) -> None:
         """Start the job and return at once (--detach); job.placement gets its id."""
         raise EnvbuildError(f"--detach: the {self.backend} target runs attached only; run without --detach")
@@ -155,10 +159,11 @@ def write_all(sinks: list[IO[bytes]], chunk: bytes) -> None:
 
 def backends() -> dict[str, type[Target]]:
     """Every backend by name (imported here, so a module is loaded only when asked for)."""
+    from envbuild.targets.k8s import K8sTarget
     from envbuild.targets.local import LocalTarget
     from envbuild.targets.slurm import SlurmTarget
 
-    return {t.backend: t for t in (LocalTarget, SlurmTarget)}
+    return {t.backend: t for t in (LocalTarget, SlurmTarget, K8sTarget)}
 
 
 def get(spec: Any, name: str | None) -> Target:

@@ -237,7 +237,8 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             (run_dir / RUN_IO_DIR).mkdir()
             job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
                       env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
-                      repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, placement=placement)
+                      repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, image_env=dict(facts.env),
+                      placement=placement)
             if req.dry_run:
                 shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
                 return run_dir, {"dry_run": target.render(job)}

@@ -114,6 +114,18 @@ def test_dry_run_prints_the_manifest(tmp_path: Path) -> None:
     assert client.V1Job.from_dict(json.loads(text)).metadata.namespace == "ml"
 
 
+def test_doctor_on_k8s_asks_the_api(tmp_path: Path, cli) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["numpy"]\n')
+    with FakeAPIServer(tmp_path) as api:
+        proc = cli("doctor", "--on", "k8s", "--json", cwd=tmp_path, env={"KUBECONFIG": str(api.kubeconfig)})
+    assert proc.returncode == 0, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert "v1.31.0-fake" in checks["kubernetes API"]["detail"]
+    assert checks["GPUs (nvidia.com/gpu)"]["ok"] and "2 allocatable on 1 node" in checks["GPUs (nvidia.com/gpu)"]["detail"]
+    proc = cli("doctor", "--on", "k8s", "--json", cwd=tmp_path, env={"KUBECONFIG": str(tmp_path / "none")})
+    assert proc.returncode == 1 and not json.loads(proc.stdout)["ok"]
+
+
 def _record() -> dict:
     from tests.helpers.records import record
 

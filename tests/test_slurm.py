@@ -95,6 +95,14 @@ def test_run_on_slurm_records_the_job_and_matches_a_local_run(project: Path) -> 
     assert {x["id"] for x in listed} == {r["id"], local["id"]}
 
 
+def test_doctor_on_slurm(project: Path) -> None:
+    proc = run_cli("doctor", "--on", "slurm", "--json", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["slurm nodes up"]["ok"] and checks["shared path"]["ok"] and checks["umoci"]["ok"]
+    assert not checks["GPUs (gres)"]["required"]
+
+
 def test_a_failing_script_gives_its_exit_code_and_secrets_stay_out(project: Path) -> None:
     code = "import os, sys; print('token', os.environ['API_TOKEN']); sys.exit(7)"
     proc, r = run_json(project, "--on", "slurm", "--env", "API_TOKEN=s3cret-value", "--", "python", "-c", code)
@@ -174,10 +182,22 @@ def test_reproduce_of_a_slurm_run_goes_to_slurm_again(project: Path) -> None:
     assert Path(again["placement"]["bundle"]).name.split("-")[0] == Path(first["placement"]["bundle"]).name.split("-")[0]
 
 
+@pytest.fixture(scope="module")
+def torch_project(slurm_cluster: None, base_image: str, tmp_path_factory: pytest.TempPathFactory):
+    """The torch example (locked, committed) with a 2-worker gloo script beside train.py."""
+    work = tmp_path_factory.mktemp("slurm-torch")
+    root = make_template("torch-mnistlike", ["torch==2.13.0", "numpy"], work)
+    shutil.copy(Path(__file__).parent / "data" / "slurm_ddp.py", root / "ddp.py")
+    subprocess.run(["git", "-C", str(root), "add", "ddp.py"], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm",
+                    "ddp"], check=True)
+    yield root
+    drop_bundles(work)
+
+
 @pytest.mark.slow
-def test_torch_example_on_slurm_twice_gives_the_same_bytes(slurm_cluster: None, base_image: str,
-                                                          tmp_path: Path) -> None:
-    root = make_template("torch-mnistlike", ["torch==2.13.0", "numpy"], tmp_path)
+def test_torch_example_on_slurm_twice_gives_the_same_bytes(torch_project: Path) -> None:
+    root = torch_project
     runs = []
     for _ in range(2):
         proc, r = run_json(root, "--on", "slurm", "train.py", "--epochs", "2")
@@ -190,4 +210,17 @@ def test_torch_example_on_slurm_twice_gives_the_same_bytes(slurm_cluster: None, 
     assert "torch.use_deterministic_algorithms(True)" in a["determinism"]["settings"]
     diff = run_cli("diff", a["id"], b["id"], "--json", cwd=root)
     assert diff.returncode == 0, diff.stderr
-    drop_bundles(tmp_path)
+
+
+@pytest.mark.slow
+def test_two_gloo_workers_repeat_bit_identically(torch_project: Path) -> None:
+    """One container on the node; torchrun inside it starts 2 workers (gloo), each seeded by the hook."""
+    launch = ["--env", "GLOO_SOCKET_IFNAME=lo", "--", "python", "-m", "torch.distributed.run", "--nproc-per-node", "2",
+              "--master-addr", "127.0.0.1", "--master-port", "29511", "ddp.py"]
+    weights = []
+    for _ in range(2):
+        proc, r = run_json(torch_project, "--on", "slurm", *launch)
+        assert proc.returncode == 0, proc.stderr
+        assert "world 2" in (torch_project / ".envbuild" / "runs" / r["id"] / "stdout.log").read_text()
+        weights.append(_output(r, "outputs/ddp.pt"))
+    assert weights[0] == weights[1]

@@ -96,7 +96,7 @@ def _job(tmp_path: Path, gpus: str | None = None, network: str = "none", spec=No
     return Job(name="envbuild-p-r1", run_id="r1", image="envbuild/p:abc", image_id="sha256:" + "a" * 64,
                command=["python", "train.py", "--lr", "0.1 0.2"], env={"SECRET_TOKEN": "hunter2", "HOME": "/tmp"},
                network=network, gpus=gpus, root=tmp_path, run_dir=run_dir, spec=spec, lock=None,
-               repo_digest="127.0.0.1:5000/p@sha256:" + "b" * 64)
+               repo_digest="127.0.0.1:5000/p@sha256:" + "b" * 64, image_env={"PATH": "/opt/venv/bin:/usr/bin"})
 
 
 UMOCI_CONFIG = {"process": {"args": ["python3"], "env": ["PATH=/usr/bin"], "cwd": "/", "terminal": True,
@@ -143,6 +143,7 @@ def test_job_script_per_runtime(tmp_path: Path) -> None:
     assert "--container=/shared/bundles/x --ntasks-per-node=1" in oci
     assert "python train.py --lr '0.1 0.2'" in oci and "MASTER_ADDR=" in oci
     assert f"--output={job.run_dir}/stdout.log" in oci
+    assert "export PATH=/opt/venv/bin:/usr/bin\n$SRUN" in oci  # the image's PATH, not the submitter's
     pyxis = job_script(job, {"runtime": "pyxis"}, None)
     assert f"--container-image={job.repo_digest}" in pyxis and f"--container-mounts={tmp_path}:/workspace" in pyxis
     apptainer = job_script(job, {"runtime": "apptainer"}, None)

@@ -49,6 +49,7 @@ class Job:
     spec: Any  # envbuild.spec.Spec
     lock: Any  # envbuild.lockfile.EnvLock | None (None when run with --image)
     repo_digest: str | None = None  # repo@sha256:... where the image was pushed (pulled by digest elsewhere)
+    image_env: dict[str, str] = field(default_factory=dict)  # the image's own ENV (PATH, ...)
     from_lock: bool = True  # the lock's own image (envbuild can write it again); False: a given --image
     placement: dict[str, Any] = field(default_factory=dict)  # the record's placement section
 
@@ -89,6 +90,10 @@ class Target(ABC):
 
     def kill(self, job: Job, signame: str) -> None:
         """Send the job a signal (SIGINT/SIGTERM, then KILL): called from the stopper's thread."""
+
+    def doctor(self, spec: Any) -> list[Any]:
+        """`envbuild doctor --on NAME`: checks.Check rows for this target (reachable, answers, GPUs, image)."""
+        return []
 
     def render(self, job: Job) -> str:
         """What would be submitted (--dry-run)."""

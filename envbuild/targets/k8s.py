@@ -129,6 +129,28 @@ class K8sTarget(Target):
     def placement(self) -> dict[str, Any]:
         return {**super().placement(), "cluster": self.settings.get("context")}
 
+    def doctor(self, spec: Any) -> list[Any]:
+        from envbuild.checks import Check
+
+        try:
+            from kubernetes import client
+
+            api = self._api()
+            version = client.VersionApi(api).get_code()
+        except Exception as e:  # no client, no kubeconfig, no answer: all say the same to the user
+            return [Check("kubernetes API", False, True, str(e).splitlines()[0][:200],
+                          "pip install 'envbuild[k8s]'; set KUBECONFIG (or kubeconfig/context in the target)")]
+        checks = [Check("kubernetes API", True, True, f"{api.configuration.host} answers: {version.git_version}")]
+        resource = self.settings.get("gpu-resource", GPU_RESOURCE)
+        try:
+            nodes = client.CoreV1Api(api).list_node().items
+            gpus = sum(int((n.status.allocatable or {}).get(resource, 0)) for n in nodes)
+            checks.append(Check(f"GPUs ({resource})", gpus > 0, False, f"{gpus} allocatable on {len(nodes)} node(s)",
+                                "install the NVIDIA device plugin, or set gpu-resource"))
+        except client.ApiException as e:
+            checks.append(Check(f"GPUs ({resource})", False, False, f"cannot list nodes ({e.status} {e.reason})", ""))
+        return checks
+
     def render(self, job: Job) -> str:
         body = manifest(job, self.settings)
         validated(body)

@@ -263,6 +263,8 @@ def job_script(job: Job, settings: dict[str, Any], bundle: Path | None) -> str:
         line = ["$SRUN", *step, "apptainer", "exec", "--containall", "--pwd", WORKDIR, "--bind", binds,
                 *(["--nv"] if job.gpus else []), f"docker://{_pinned(job)}", *job.command]
     quoted = " ".join(a if a == "$SRUN" else shlex.quote(a) for a in line)
+    # srun hands its PATH to the container, where it wins over the image's: give it the image's
+    path = f"export PATH={shlex.quote(job.image_env['PATH'])}\n" if job.image_env.get("PATH") else ""
     return f"""#!/bin/bash
 # written by envbuild for run {job.run_id} ({job.spec.name}); submitted with sbatch
 SRUN=$(command -v srun || echo /usr/bin/srun)
@@ -273,7 +275,7 @@ export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))
 export NNODES=$SLURM_JOB_NUM_NODES
 export NVIDIA_VISIBLE_DEVICES=${{SLURM_JOB_GPUS:-void}}
 export NVIDIA_DRIVER_CAPABILITIES=compute,utility
-{quoted}
+{path}{quoted}
 """
 
 
@@ -299,6 +301,29 @@ class SlurmTarget(Target):
     def choose_gpus(self, spec: Any, wanted: str | None) -> str | None:
         gpus = super().choose_gpus(spec, wanted)
         return None if gpus in ("none", "0") else gpus
+
+    def doctor(self, spec: Any) -> list[Any]:
+        from envbuild.checks import Check
+
+        try:
+            nodes = [line.split() for line in slurm("sinfo", "-h", "-N", "-o", "%N %t %G",
+                                                    *(["-p", self.settings["partition"]] if "partition" in self.settings else [])).splitlines()]
+        except EnvbuildError as e:
+            return [Check("slurm controller", False, True, str(e), "sudo make slurm-up (this machine), or load your cluster's Slurm module")]
+        up = [n for n in nodes if len(n) >= 2 and n[1].strip("*~") in ("idle", "mix", "alloc")]
+        gpus = sorted({g for n in nodes for g in n[2:] if g.startswith("gpu")})
+        shared = self.shared
+        writable = shared.is_dir() and os.access(shared, os.W_OK)
+        bundles = sorted(p.name for p in (shared / "bundles").glob("*") if "-" not in p.name) if writable else []
+        return [
+            Check("slurm controller", True, True, f"answers; {len(nodes)} node(s): "
+                  + ", ".join(f"{n[0]} {n[1]}" for n in nodes[:8])),
+            Check("slurm nodes up", bool(up), True, f"{len(up)} idle, mixed or allocated", "scontrol update nodename=N state=resume"),
+            Check("GPUs (gres)", bool(gpus), False, ", ".join(gpus) or "no gpu gres on these nodes", "gpus = N needs gres gpu"),
+            Check("umoci", bool(shutil.which("umoci")), True, "unpacks the image into a bundle", "apt-get install umoci"),
+            Check("shared path", writable, True, f"{shared} ({len(bundles)} image bundle(s) cached)",
+                  f"make {shared} (every node must see it) or set shared = \"/path\" in the target"),
+        ]
 
     def prepare(self, job: Job, say: Callable[[str], None]) -> None:
         if job.network == "bridge":

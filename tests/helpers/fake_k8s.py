@@ -111,6 +111,12 @@ class Handler(BaseHTTPRequestHandler):
         c.requests.append(f"GET {self.path}")
         url = urlparse(self.path)
         query = parse_qs(url.query)
+        if url.path == "/version/":
+            return self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "gitCommit": "",
+                                    "gitTreeState": "", "buildDate": "", "goVersion": "", "compiler": "", "platform": ""})
+        if url.path == "/api/v1/nodes":
+            node = {"metadata": {"name": NODE}, "status": {"allocatable": {"cpu": "8", "nvidia.com/gpu": "2"}}}
+            return self._send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [node]})
         if m := re.fullmatch(r"/apis/batch/v1/namespaces/[^/]+/jobs/([^/]+)(/status)?", url.path):
             with c.lock:
                 job = c.jobs.get(m.group(1))

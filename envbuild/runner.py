@@ -25,6 +25,7 @@ from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock
 from envbuild.spec import Spec, load_spec
 
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
+DETACHED_DIR = "detached"  # in .envbuild: one empty file per detached run not yet finished
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
                    # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
@@ -243,9 +244,12 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
                 shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
                 return run_dir, {"dry_run": target.render(job)}
             target.prepare(job, _say)
+            record["env"]["ENVBUILD_RUN_DIR"] = job.env["ENVBUILD_RUN_DIR"]  # a target may move it (slurm)
             if req.detach:
                 target.submit(job)
                 rec.write_record(run_dir, record)  # sealed when it ends (settle), like any running record
+                (store.state_dir(spec.root) / DETACHED_DIR).mkdir(exist_ok=True)
+                (store.state_dir(spec.root) / DETACHED_DIR / run_id).touch()
                 return run_dir, record
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
@@ -285,13 +289,17 @@ def settle(root: Path | str) -> list[str]:
     the ids settled. A target that cannot be asked now (its cluster is away) leaves them running."""
     spec = None
     settled = []
-    for run_dir in sorted(Path(store.runs_dir(Path(root).resolve())).glob("*/")):
+    waiting = store.runs_dir(root).parent / DETACHED_DIR  # a marker per detached run: no scan of every record
+    for marker in sorted(waiting.glob("*")) if waiting.is_dir() else []:
+        run_dir = store.runs_dir(root) / marker.name
         try:
             record = rec.read_record(run_dir)
         except EnvbuildError:
+            marker.unlink(missing_ok=True)
             continue
         placement = record.get("placement") or {}
         if record.get("status") != "running" or not placement.get("detached"):
+            marker.unlink(missing_ok=True)
             continue
         spec = spec or load_spec(root)
         try:
@@ -303,6 +311,7 @@ def settle(root: Path | str) -> list[str]:
             continue
         target.collect(spec.root, run_dir, placement)
         _finish(spec, run_dir, record, _detached_masker(spec, record), outcome.status, outcome.exit_code, outcome.reason)
+        marker.unlink(missing_ok=True)
         settled.append(record["id"])
     return settled
 

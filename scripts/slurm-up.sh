@@ -58,6 +58,8 @@ SlurmdPidFile=/run/slurm/slurmd.pid
 SlurmctldLogFile=${LOG_DIR}/slurmctld.log
 SlurmdLogFile=${LOG_DIR}/slurmd.log
 SchedulerType=sched/backfill
+# batch jobs start as soon as a node is free (default: up to 3 s later, for high submit rates)
+SchedulerParameters=batch_sched_delay=0
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=main Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP
 "

@@ -112,7 +112,7 @@ def test_a_failing_script_gives_its_exit_code_and_secrets_stay_out(project: Path
     run_dir = project / ".envbuild" / "runs" / r["id"]
     assert "token ***" in (run_dir / "stdout.log").read_text()  # it got there, and was masked in the log
     assert "srun:" not in (run_dir / "stderr.log").read_text()  # Slurm's own lines stay in slurm-batch.log
-    for name in ("job.sh", "record.json"):
+    for name in ("slurm-batch.log", "record.json"):
         assert "s3cret-value" not in (run_dir / name).read_text()
 
 

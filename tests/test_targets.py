@@ -115,7 +115,7 @@ def test_bundle_config_mounts_the_project_and_keeps_the_image_read_only(tmp_path
     assert mounts["/envbuild/io"]["source"] == str(tmp_path / ".envbuild" / "io")
     assert {"/tmp", "/var/tmp"} <= set(mounts)
     types = [n["type"] for n in config["linux"]["namespaces"]]
-    assert "network" in types and "uts" not in types and "hooks" not in config
+    assert "network" in types and "uts" not in types and "pid" not in types and "hooks" not in config
     host = bundle_config(UMOCI_CONFIG, _job(tmp_path, network="host"), "nvidia")
     assert "network" not in [n["type"] for n in host["linux"]["namespaces"]]
     assert UMOCI_CONFIG["root"] == {"path": "rootfs"}  # the image's own config is left as it was
@@ -132,7 +132,10 @@ def test_a_gpu_job_gets_the_nvidia_hook_and_gres(tmp_path: Path) -> None:
     args = target.sbatch_args(job)
     assert "--gres=gpu:2" in args and "--partition=gpu" in args and "--nodes=2" in args and "--time=10" in args
     assert args[-2:] == ["--exclusive", str(job.run_dir / "job.sh")]
-    assert "--export=HOME,SECRET_TOKEN" in args and not any("hunter2" in a for a in args)  # names, never values
+    assert "--export=HOME,PATH,SECRET_TOKEN" in args and not any("hunter2" in a for a in args)  # names, never values
+    job.placement["bundle"] = "/shared/bundles/x"
+    srun = target.srun_args(job)
+    assert "--container=/shared/bundles/x" in srun and "--gres=gpu:2" in srun and srun[-4:] == job.command
     script = job_script(job, target.settings, Path("/shared/bundles/x"))
     assert "NVIDIA_VISIBLE_DEVICES=${SLURM_JOB_GPUS:-void}" in script and "hunter2" not in script
 

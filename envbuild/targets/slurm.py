@@ -88,6 +88,14 @@ def _sacct(job_id: str) -> dict[str, str] | None:
     return {"JobState": state.split()[0], "ExitCode": code, "NodeList": nodes}
 
 
+def _job_named(name: str) -> str | None:
+    """The id of the job of this (unique) name, while Slurm lists it."""
+    try:
+        return slurm("squeue", "-h", f"--name={name}", "-o", "%i").split()[0]
+    except (EnvbuildError, IndexError):
+        return None
+
+
 def outcome_of(fields: dict[str, str] | None, job_id: str) -> Outcome | None:
     """How the job ended, or None while it is pending or running."""
     if fields is None:
@@ -193,7 +201,9 @@ def bundle_config(base: dict[str, Any], job: Job, hook: str) -> dict[str, Any]:
                         _bind(state, f"{WORKDIR}/{state.name}", "ro"),
                         _bind(state / IO_DIR, CONTAINER_IO, "rw")]
     linux = config.setdefault("linux", {})
-    drop = {"uts"} | ({"network"} if job.network == "host" else set())  # the node's hostname: MASTER_ADDR
+    # no uts namespace: the node's hostname (MASTER_ADDR); no pid namespace: the script is not PID 1,
+    # which ignores SIGTERM without a handler (scancel, time limits) and has no init to reap for it
+    drop = {"uts", "pid"} | ({"network"} if job.network == "host" else set())
     linux["namespaces"] = [n for n in linux.get("namespaces", []) if n.get("type") not in drop]
     config.pop("hostname", None)
     if job.gpus and hook == "nvidia":
@@ -336,25 +346,45 @@ class SlurmTarget(Target):
         if self.settings.get("runtime", "oci") == "oci":
             bundle = project_bundle(job, self.shared, self.settings.get("gpu-hook", "nvidia"), say)
         job.placement.update(bundle=str(bundle) if bundle else None, cluster=_cluster_name())
-        (job.run_dir / "job.sh").write_text(job_script(job, self.settings, bundle))
 
-    def sbatch_args(self, job: Job) -> list[str]:
+    def allocation_args(self, job: Job) -> list[str]:
+        """What sbatch and srun both take: the job's name, size, place and the names of its variables."""
         s = self.settings
-        args = ["sbatch", "--parsable", f"--job-name={job.name}", f"--output={job.run_dir / BATCH_LOG}",
-                f"--export={','.join(sorted(job.env))}", f"--nodes={s.get('nodes', 1)}", "--ntasks-per-node=1",
-                f"--chdir={job.root}"]
+        names = sorted({*job.env, *(["PATH"] if job.image_env.get("PATH") else [])})  # PATH: see _env
+        args = [f"--job-name={job.name}", f"--export={','.join(names)}", f"--nodes={s.get('nodes', 1)}",
+                "--ntasks-per-node=1", f"--chdir={job.root}"]
         for key, flag in (("partition", "--partition"), ("time", "--time"), ("cpus-per-task", "--cpus-per-task"),
                           ("mem", "--mem"), ("account", "--account"), ("qos", "--qos")):
             if key in s:
                 args.append(f"{flag}={s[key]}")
         if (g := gres(job.gpus, s)) is not None:
             args.append(f"--gres={g}")
-        return [*args, *s.get("sbatch-args", ()), str(job.run_dir / "job.sh")]
+        return [*args, *s.get("sbatch-args", ())]
+
+    def sbatch_args(self, job: Job) -> list[str]:
+        return ["sbatch", "--parsable", f"--output={job.run_dir / BATCH_LOG}", *self.allocation_args(job),
+                str(job.run_dir / "job.sh")]
+
+    def srun_args(self, job: Job) -> list[str]:
+        """One node, attached: the container step straight from srun, as a user would type it."""
+        out, err = job.run_dir / rec.STDOUT_LOG, job.run_dir / rec.STDERR_LOG
+        return [shutil.which("srun") or "srun", *self.allocation_args(job), f"--container={job.placement['bundle']}",
+                "--kill-on-bad-exit=1", f"--output={out}", f"--error={err}", *job.command]
+
+    def _env(self, job: Job) -> dict[str, str]:
+        """The container's values travel in the client's environment (--export names them), never in argv;
+        PATH is the image's (srun hands its own to the container, where it would win)."""
+        path = {"PATH": job.image_env["PATH"]} if job.image_env.get("PATH") else {}
+        return {**os.environ, **job.env, **path}
 
     def submit(self, job: Job) -> None:
-        # the container's values travel in sbatch's environment (--export names them), never in argv
-        out = slurm(*self.sbatch_args(job), env={**os.environ, **job.env})
+        (job.run_dir / "job.sh").write_text(job_script(job, self.settings, self.bundle(job)))
+        out = slurm(*self.sbatch_args(job), env=self._env(job))
         job.placement.update(job_id=out.strip().split(";")[0], state="PENDING", detached=True)
+
+    @staticmethod
+    def bundle(job: Job) -> Path | None:
+        return Path(job.placement["bundle"]) if job.placement.get("bundle") else None
 
     def kill(self, job: Job, signame: str) -> None:
         job_id = job.placement.get("job_id")
@@ -373,23 +403,54 @@ class SlurmTarget(Target):
         for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
             (job.run_dir / name).touch()
         follow = _Follow([(job.run_dir / rec.STDOUT_LOG, out), (job.run_dir / rec.STDERR_LOG, err)])
-        self.submit(job)
-        job.placement["detached"] = False
-        stopper.started = True
-        job_id = job.placement["job_id"]
         try:
-            while True:
-                fields = job_fields(job_id)
-                outcome = outcome_of(fields, job_id)
-                if outcome is not None:
-                    break
-                time.sleep(POLL_S)
+            if self.settings.get("nodes", 1) == 1 and self.bundle(job):
+                fields = self._srun(job, stopper)  # srun's allocation starts at once; sbatch waits for the scheduler
+            else:
+                fields = self._sbatch(job, stopper)
         finally:
             stopper.done.set()
             follow.stop()
         self._facts(job.placement, fields, job.run_dir)
         self.collect(job.root, job.run_dir, job.placement)
-        return outcome
+        return outcome_of(fields, job.placement.get("job_id") or "?")
+
+    def _sbatch(self, job: Job, stopper: Stopper) -> dict[str, str] | None:
+        self.submit(job)
+        job.placement["detached"] = False
+        stopper.started = True
+        return self._ended(job.placement["job_id"], None)
+
+    def _srun(self, job: Job, stopper: Stopper) -> dict[str, str] | None:
+        with open(job.run_dir / BATCH_LOG, "wb") as log:  # srun's own lines; the run's go to the logs
+            proc = subprocess.Popen(self.srun_args(job), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    env=self._env(job), start_new_session=True)
+            stopper.started = True
+            while True:
+                if not job.placement.get("job_id"):
+                    job.placement["job_id"] = _job_named(job.name)
+                try:
+                    proc.wait(timeout=POLL_S / 2)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        job_id = job.placement.get("job_id") or _job_named(job.name)
+        if job_id is None:  # never got an allocation: srun said why
+            last = last_line((job.run_dir / BATCH_LOG).read_text(errors="replace"), f"exit {proc.returncode}")
+            raise EnvbuildError(f"srun failed: {last}")
+        job.placement["job_id"] = job_id
+        return self._ended(job_id, proc.returncode)
+
+    @staticmethod
+    def _ended(job_id: str, code: int | None) -> dict[str, str] | None:
+        """The job's fields once Slurm says it ended; with srun's exit code at hand, a moment at most."""
+        while True:
+            fields = job_fields(job_id)
+            if outcome_of(fields, job_id) is not None:
+                return fields
+            if code == 0 and fields and fields.get("JobState") == "COMPLETING":  # a failure waits: cancelled?
+                return {**fields, "JobState": "COMPLETED", "ExitCode": "0:0"}
+            time.sleep(POLL_S / 2 if code is not None else POLL_S)
 
     def _facts(self, placement: dict[str, Any], fields: dict[str, str] | None, run_dir: Path) -> None:
         fields = fields or {}

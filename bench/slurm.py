@@ -5,8 +5,9 @@ The project is locked (real pip-compile) and built once, and one untimed `envbui
 makes the bundle (umoci unpack, once per image). Then, per run:
 - srun --container: srun --container=BUNDLE python hello.py (the bundle envbuild made: the project
                     at /workspace), what a user who made the bundle by hand would type;
-- envbuild:         envbuild run --on slurm hello.py (sbatch of the same step, wait, log streamed,
-                    plus the run record: git state, image and lock facts, the seeding hook).
+- envbuild:         envbuild run --on slurm hello.py (srun of the same step, log streamed, plus the
+                    run record: git state, image and lock facts, the seeding hook);
+- for scale:        envbuild run hello.py on the local engine (the same record, docker run).
 The overhead envbuild may add over srun is the floor.
 
     python bench/slurm.py [--runs N] [--smoke]
@@ -44,13 +45,16 @@ def measure(runs: int, smoke: bool) -> list[Row]:
             run(bare, proj, image_path)  # untimed: the first start warms the page cache
             plain = repeat(lambda: timed(bare, proj, image_path), runs)
             envbuild = repeat(lambda: timed(ours, proj), runs)
+            local = repeat(lambda: timed([*ENVBUILD, "run", "hello.py"], proj), runs)
         finally:
             run(["docker", "rmi", image])
     ref = "srun --container (same bundle, command)"
     return [
         Row("slurm", ref, plain),
         Row("slurm", "envbuild run --on slurm hello.py", envbuild, ref=ref, floor=over_ref(1.0),
-            note="sbatch + wait + run record"),
+            note="srun --container + run record"),
+        Row("slurm", "envbuild run hello.py (local engine)", local, ref=ref,
+            note="the record's own cost, for scale (bench/run.py compares it with docker run)"),
     ]
 
 

@@ -36,8 +36,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   reproduces: run id | null  (set by `envbuild reproduce`)
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
-  placement: {backend ("local" | "slurm"), target (the name given to --on), host (engine host, or the
-         batch node), cluster (Slurm ClusterName) | null, job_id (container name, Slurm job id) | null,
+  placement: {backend ("local" | "slurm" | "k8s"), target (the name given to --on), host (engine host, the
+         first node, the pod's node), cluster (Slurm ClusterName, kube context) | null, job_id (container
+         name, Slurm job id, Job name) | null,
          nodes: [str], gpus: [str] (as seen on the node: nvidia-smi -L lines), state (the scheduler's last
          word, e.g. COMPLETED) | null, detached: bool (submitted with --detach; `envbuild runs` finishes it),
          Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null}

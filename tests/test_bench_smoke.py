@@ -48,7 +48,7 @@ def test_bench_with_docker(bench: str, cases: int, base_image: str) -> None:
 @pytest.mark.slurm
 def test_bench_on_slurm(base_image: str, slurm_cluster: None) -> None:
     rows = rows_of(smoke(str(BENCH / "slurm.py")), "slurm")
-    assert len(rows) == 2 and rows[1][7] in ("yes", "**NO**")
+    assert len(rows) == 3 and rows[1][7] in ("yes", "**NO**")
 
 
 def test_run_all_writes_one_report(tmp_path: Path) -> None:

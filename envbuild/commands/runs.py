@@ -105,6 +105,10 @@ def show(
         ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),
         ("run dir", str(run_dir)),
     ]
+    if record.get("placement"):  # where it ran (records before targets have none: local)
+        p = record["placement"]
+        rows.insert(3, ("placement", f"{p['backend']} ({p['target']}) job {p.get('job_id') or '-'} on "
+                                     f"{', '.join(p.get('nodes') or []) or '-'}" + (f", {p['state']}" if p.get("state") else "")))
     for k, v in rows:
         console.print(f"[bold]{k:>16}[/]  {v}", soft_wrap=True, markup=True, highlight=False)
 

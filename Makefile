@@ -5,7 +5,7 @@ BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
 BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
-.PHONY: install test test-all test-fast demo docker-up slurm-up base bench bench-smoke clean
+.PHONY: install test-tools test test-all test-fast demo docker-up slurm-up base bench bench-smoke clean
 
 $(BIN)/envbuild: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -26,7 +26,15 @@ slurm-up:  ## install (Debian, root) and start a one-node Slurm cluster that run
 base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
 	$(BIN)/envbuild base bootstrap --push $(BASE)
 
-test: install  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
+TOOLS    ?= .tools
+
+test-tools:  ## what the terminal and editor tests drive: tmux (Debian) and @devcontainers/cli (npm, into .tools/)
+	@command -v tmux >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
+	@test -x $(TOOLS)/node_modules/.bin/devcontainer || { \
+	  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }; \
+	  npm install --silent --no-audit --no-fund --prefix $(TOOLS) @devcontainers/cli@0.89.0; }
+
+test: install test-tools  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-all: install  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)
@@ -44,6 +52,15 @@ bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, 
 
 bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)
 	ENVBUILD_BENCH_TARGET=bench-smoke $(BIN)/python bench/run_all.py --smoke
+
+.PHONY: browser
+test test-all: browser  # the report's browser test needs it (tests/test_report.py)
+
+browser:  ## headless Chromium (Debian's chromium, as root) for the report's browser test; nothing when present
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make browser: run as root (sudo make browser) to apt-get install chromium" >&2; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+	    --no-install-recommends chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache

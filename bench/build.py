@@ -29,9 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, PYTHON, BenchError, Row, ratio, repeat, run, script_main, timed, under
+from common import ENVBUILD, PYTHON, BenchError, Row, locked_project, ratio, repeat, run, script_main, timed, under
 
-from tests.helpers.locking import make_locked_project  # the one place lock inputs are made
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
@@ -114,7 +113,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="envbuild-bench-build-") as td:
         tmp = Path(td)
         project = tmp / "project"
-        lock = make_locked_project(project, name, packages, base=BASE)
+        lock = locked_project(project, name, packages, base=BASE)
         ours = f"envbuild/{name}:{lock.lock_hash[:12]}"
         ctx = reference_context(project, lock.base.pinned, tmp / "ref")
         counter = iter(range(sys.maxsize))

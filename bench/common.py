@@ -18,16 +18,39 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # scripts run as `python bench/x.py` import envbuild and tests from here
+if str(ROOT) not in sys.path:  # scripts run as `python bench/x.py` import envbuild from here
     sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 # the envbuild under test: this checkout, however the venv was installed
 ENV = {"PYTHONPATH": str(ROOT)}
 ENVBUILD = [PYTHON, "-m", "envbuild"]
+
+
+def compile_package() -> None:
+    """Byte-compile envbuild as `pip install` does for a user: a checkout (an editable install) has no
+    .pyc until a first run writes them, and none at all under PYTHONDONTWRITEBYTECODE."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "envbuild", quiet=1)
+
+
+def locked_project(root: Path, name: str, requirements: Sequence[str], *, base: str,
+                   env: dict[str, str] | None = None) -> Any:
+    """A project (pyproject.toml naming the base, requirements.in, train.py) locked by the real
+    `envbuild lock`; its envbuild.lock."""
+    from envbuild.lockfile import require_lock
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(f'[tool.envbuild]\nname = "{name}"\nbase = "{base}"\n'
+                                         'requirements = "requirements.in"\n')
+    (root / "requirements.in").write_text("".join(r + "\n" for r in requirements))
+    (root / "train.py").write_text("print('hello')\n")
+    run([*ENVBUILD, "lock"], root, env)
+    return require_lock(root)
 
 
 class BenchError(SystemExit):

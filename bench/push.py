@@ -19,9 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, run, script_main, under
+from common import ENVBUILD, Row, locked_project, run, script_main, under
 
-from tests.helpers.locking import make_locked_project
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
@@ -41,7 +40,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="envbuild-bench-push-") as td:
         tmp = Path(td)
         project, cache = tmp / "project", tmp / "cache"
-        make_locked_project(project, name, packages, base=BASE)
+        locked_project(project, name, packages, base=BASE)
         first = push(project, cache, repo)
         (project / "requirements.in").write_text("".join(p + "\n" for p in [*packages, "six==1.16.0"]))
         run([*ENVBUILD, "lock"], project, {"ENVBUILD_CACHE_DIR": str(cache)})

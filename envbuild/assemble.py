@@ -75,17 +75,13 @@ class Written:
                    list(d["diff_ids"]), d["base_name"], int(d["base_layers"]), d["platform"], list(d["comments"]))
 
 
-def _described(store: Store, config_digest: str) -> Path:
-    return store.root / "images" / f"{config_digest.split(':', 1)[1]}.json"
-
-
 def describe(store: Store, written: Written) -> None:
-    atomic_write_json(_described(store, written.config.digest), written.to_dict())
+    atomic_write_json(store.description(written.config.digest), written.to_dict())
 
 
 def described(store: Store, config_digest: str) -> Written | None:
     try:
-        return Written.from_dict(json.loads(_described(store, config_digest).read_text()))
+        return Written.from_dict(json.loads(store.description(config_digest).read_text()))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -225,22 +221,6 @@ def image_config(base: BaseImage, ctx: BuildContext, labels: dict[str, str], own
     return cfg
 
 
-def engine_platform() -> str | None:
-    return platforms.host()
-
-
-def choose_platform(lock: EnvLock, wanted: str | None) -> str:
-    platform = wanted or engine_platform() or lock.platforms[0]
-    if platform not in lock.platforms:
-        if wanted is None and len(lock.platforms) == 1:
-            return lock.platforms[0]  # the lock's only platform: a cross-platform build
-        raise EnvbuildError(f"envbuild.lock is for {', '.join(lock.platforms)}, not {platform}; add \"{platform}\" "
-                            "to platforms and run envbuild lock")
-    if platform not in platforms.BY_NAME:
-        raise EnvbuildError(f"platform {platform}: envbuild builds {', '.join(platforms.NAMES)}")
-    return platform
-
-
 def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str, team_base: bool = False,
              store: Store | None = None, say: Callable[[str], None] = lambda m: None,
              code_entries: list[layer.Entry] | None = None,
@@ -255,7 +235,7 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
     tmp_root = cache_dir() / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     base = fetch_base(lock.base, platform, store)
-    native = platform == engine_platform()
+    native = platform == platforms.host()
     with tempfile.TemporaryDirectory(prefix="build-", dir=tmp_root) as tmp:
         ctx = BuildContext(spec, lock, platform, store, Path(tmp), lock.epoch, lock.base.pinned, native,
                            BASE_VENV if team_base else VENV, pth_text(lock.python, team_base=team_base), say)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,35 @@ from envbuild.fsutil import cache_dir
 from envbuild.spec import DEFAULT_BASE, IMAGE_REF
 
 DEFAULT_SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+APT_SOURCES = Path("/etc/apt")
+
+
+def host_mirror(apt: Path = APT_SOURCES) -> str:
+    """The Debian mirror this host's apt uses, so a site mirror is taken without a flag.
+
+    Reads deb822 `sources.list.d/*.sources`, then one-line `sources.list(.d/*.list)`; the first
+    `deb` source whose suites are not only -security or -updates ones wins.
+    """
+    def main_suite(suites: list[str]) -> bool:
+        return any(not re.search(r"-(security|updates|backports)$", s) for s in suites)
+
+    for path in sorted(apt.glob("sources.list.d/*.sources")):
+        for block in re.split(r"\n\s*\n", path.read_text(errors="replace")):
+            fields = {}
+            for line in block.splitlines():
+                key, sep, value = line.partition(":")
+                if sep and not line.startswith(("#", " ")):
+                    fields[key.strip().lower()] = value.split()
+            if "deb" in fields.get("types", []) and fields.get("uris") and main_suite(fields.get("suites", [])):
+                return fields["uris"][0].rstrip("/")
+    for path in [apt / "sources.list", *sorted(apt.glob("sources.list.d/*.list"))]:
+        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+        for line in lines:
+            words = re.sub(r"\[[^]]*\]", " ", line).split()  # drop [arch=... signed-by=...]
+            if len(words) >= 3 and words[0] == "deb" and main_suite(words[2:3]):
+                return words[1].rstrip("/")
+    raise EnvbuildError(f"{apt}/sources.list(.d): no Debian mirror configured for apt; "
+                        "pass one with --mirror URL (a local mirror for air-gapped sites)")
 REQUIRED_PACKAGES = ("python3", "python3-venv", "ca-certificates")  # what envbuild's images need
 DEFAULT_REPOSITORY = DEFAULT_BASE.rsplit(":", 1)[0]  # 127.0.0.1:5000/envbuild/base
 IMAGE_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
@@ -37,6 +66,7 @@ class Bootstrapped:
     pinned: str  # name@digest: what a Dockerfile's FROM and a spec's base should carry
     skipped: bool  # the tag was in the registry already; nothing was built
     rootfs_cached: bool = False  # the debootstrap rootfs came from the cache
+    mirror: str | None = None  # the Debian mirror debootstrap used (None: nothing was built)
 
 
 def target_reference(push: str | None, suite: str = DEFAULT_SUITE) -> str:
@@ -187,7 +217,7 @@ def platform_arch(platform: str) -> str:
 
 
 def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iterable[str] = (),
-              mirror: str = DEFAULT_MIRROR, force: bool = False, platforms: Iterable[str] = (),
+              mirror: str | None = None, force: bool = False, platforms: Iterable[str] = (),
               step: Report = lambda s: None, detail: Report = lambda s: None) -> Bootstrapped:
     """Build the base image and push it; skip when the registry has the tag already for every platform
     (unless force). Several platforms give an OCI index under the tag."""
@@ -195,6 +225,7 @@ def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iter
 
     ref = target_reference(push, suite)
     name = parse_reference(ref)
+    mirror = mirror or host_mirror()
     wanted = list(dict.fromkeys(platforms)) or [f"linux/{host_arch()}"]
     archs = [platform_arch(p) for p in wanted]
     if not force:
@@ -214,7 +245,7 @@ def bootstrap(push: str | None = None, suite: str = DEFAULT_SUITE, include: Iter
         digest = manifests[0][0]
     else:
         digest = push_index(name, list(zip(wanted, manifests)), step)
-    return Bootstrapped(ref, digest, name.pinned(digest), skipped=False, rootfs_cached=all_cached)
+    return Bootstrapped(ref, digest, name.pinned(digest), skipped=False, rootfs_cached=all_cached, mirror=mirror)
 
 
 def push_index(name, entries: list, step: Report) -> str:
@@ -260,6 +291,17 @@ def _normalise_shadow(entries: list) -> list:
     return out
 
 
+def python_label(entries: list) -> dict[str, str]:
+    """The base's Python (X.Y) as a config label: `envbuild lock` reads it from the registry instead of
+    running the base to find out (envbuild/basepython.py)."""
+    from envbuild.basepython import LABEL
+
+    found = sorted({m.group(1) for e in entries if e.kind == "file"
+                    and (m := re.fullmatch(r"usr/bin/python(3\.[0-9]+)", e.path.lstrip("./")))},
+                   key=lambda v: int(v.split(".")[1]))
+    return {LABEL: found[-1]} if found else {}
+
+
 def write_and_push(tarball: Path, name, suite: str, step: Report, arch: str | None = None,
                    tagged: bool = True) -> tuple[str, int]:
     """The rootfs as a deterministic one-layer OCI image, pushed over the registry API (under the tag,
@@ -274,7 +316,8 @@ def write_and_push(tarball: Path, name, suite: str, step: Report, arch: str | No
         entries = _normalise_shadow(layer.tar_entries(f))
     rootfs = layer.write(entries, store, epoch, f"envbuild base bootstrap {suite}")
     cfg = ImageConfig(architecture=arch, variant="v8" if arch == "arm64" else None,
-                      env=dict(e.split("=", 1) for e in IMAGE_ENV), cmd=["python3"], diff_ids=[rootfs.diff_id],
+                      env=dict(e.split("=", 1) for e in IMAGE_ENV), labels=python_label(entries),
+                      cmd=["python3"], diff_ids=[rootfs.diff_id],
                       history=[{"created": timestamp(epoch), "created_by": f"envbuild base bootstrap {suite}"}])
     config_bytes = cfg.to_bytes(epoch)
     config = Blob(CONFIG_TYPE, store.put_bytes(config_bytes), len(config_bytes))

@@ -29,7 +29,7 @@ system-packages.lock, canonical JSON, governed by envbuild.lock (its sha256 ther
       "in_base": {"python3": "3.11.2-1+b1"},           # requested, already in the base
       "packages": [{"name": "libonig5", "version": "6.9.8-1", "architecture": "amd64",
                     "filename": "libonig5_6.9.8-1_amd64.deb", "size": 187828,
-                    "sha256": "<hex>", "url": "http://deb.debian.org/debian/pool/main/..."}]
+                    "sha256": "<hex>", "url": "<the base's apt mirror>/pool/main/..."}]
     }
   }
 }

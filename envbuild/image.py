@@ -22,11 +22,10 @@ from envbuild import __version__, engine
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_json, sha256_bytes, sha256_file
 from envbuild.lockfile import CONDA_LOCK, REQUIREMENTS_LOCK, EnvLock, lock_path, require_lock, staleness
-from envbuild.registry import parse_reference
 from envbuild.spec import Spec
 
-TEMPLATE = Path(__file__).parent / "templates" / "Dockerfile"
-VENV_STEPS = Path(__file__).parent / "templates" / "venv.Dockerfile"
+TEMPLATE = Path(__file__).parent / "templates" / "dockerfile" / "Dockerfile"
+VENV_STEPS = Path(__file__).parent / "templates" / "dockerfile" / "venv.Dockerfile"
 RUNTIME_SITE = Path(__file__).parent / "runtime" / "site"
 VENV = "/opt/venv"
 BASE_VENV = "/opt/envbuild/base-venv"  # where a team base (envbuild base build) keeps its packages
@@ -91,10 +90,10 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
               platform: str | None = None) -> str:
     """The local tag of the project's image: envbuild/<project>:<lock hash[:12]>[-<arch>][-base]
     [-code-<tree[:12]>]; -<arch> only for a platform other than the engine's (say -arm64)."""
-    from envbuild.assemble import engine_platform
+    from envbuild import platforms
 
     tag = lock.lock_hash[:12]
-    if platform and platform != engine_platform():
+    if platform and platform != platforms.host():
         tag += "-" + platform.split("/")[1]
     if team_base:
         tag += "-base"
@@ -249,20 +248,21 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
 
     Wheels, conda packages and .debs are fetched and verified first, so a bad file stops the build
     before anything is written; the engine gets the image only once its digests are known."""
-    from envbuild import assemble
-    from envbuild.oci.layout import docker_load
+    from envbuild import platforms
     from envbuild.oci.blobs import Store
 
-    target = assemble.choose_platform(lock, platform)
+    target = platforms.choose(lock.platforms, platform)
     ref = image_ref(spec, lock, bake_code=bake_code, team_base=team_base, platform=target)
     facts = inspect(ref)
     store = Store.default()
-    if facts is not None and not no_cache:
-        written = assemble.described(store, facts.id)
-        return BuildResult(facts, True, manifest_digest=written.manifest_digest if written else None)
+    if facts is not None and not no_cache:  # the hot path of every run: no assemble import
+        return BuildResult(facts, True, manifest_digest=store.manifest_digest(facts.id))
+    from envbuild import assemble
+    from envbuild.oci.layout import docker_load
+
     say = log or (lambda _m: None)
     code = _code_entries(spec) if bake_code else None
-    native = target == assemble.engine_platform()
+    native = target == platforms.host()
     if native:
         inspect_or_pull(lock.base.pinned)  # the base's layers come from the engine's own pull, by digest
 
@@ -335,6 +335,7 @@ def export_oci(spec: Spec, lock: EnvLock, dest: Path, *, platform: str | None = 
     """The image as an OCI image layout at `dest` (base layers fetched from the base's registry)."""
     from envbuild.oci import layout, upload
     from envbuild.oci.blobs import Store
+    from envbuild.registry import parse_reference
 
     store = Store.default()
     result, written = built_and_described(spec, lock, store, bake_code=bake_code, platform=platform, log=log)
@@ -398,6 +399,8 @@ def pushed_digest(root: Path, lock_hash: str) -> str | None:
 
 def remote_ref(local: str, repo: str) -> str:
     """REGISTRY/REPO[:TAG] to push to; without a tag, the local tag (lock hash prefix) is used."""
+    from envbuild.registry import parse_reference  # urllib and http.client: only when a registry is asked
+
     ref = parse_reference(repo)
     if ref.digest:
         raise EnvbuildError(f"{repo}: push to a repository or tag, not a digest")
@@ -412,6 +415,7 @@ def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], 
     from envbuild.oci import upload
     from envbuild.oci.blobs import Store
     from envbuild.oci.config import MANIFEST_TYPE
+    from envbuild.registry import parse_reference
 
     remote = remote_ref(local, repo)
     facts = inspect(local)

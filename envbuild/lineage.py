@@ -110,12 +110,16 @@ def ingredients(record: dict[str, Any]) -> dict[str, Any]:
         "seed": record.get("seed"),
         "deterministic": (record.get("determinism") or {}).get("enabled"),
         "command": record.get("command"),
+        "kind": record.get("kind") or "run",
     }
 
 
 def reproduce_command(record: dict[str, Any], root: Path, cwd: Path | None = None) -> str:
-    """The exact command that runs this record again."""
-    cmd = ["envbuild", "reproduce", str(record.get("id"))]
+    """The exact command that runs this record again (a shell session's: the shell in its environment)."""
+    from envbuild.record import KIND_RUN, kind
+
+    # made by hand in a shell: the same environment can be had again, not the same keystrokes
+    cmd = ["envbuild", "reproduce", str(record.get("id"))] if kind(record) == KIND_RUN else ["envbuild", "shell"]
     if Path(root).resolve() != Path(cwd or Path.cwd()).resolve():
         cmd += ["--project", str(Path(root).resolve())]
     return shlex.join(cmd)

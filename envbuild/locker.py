@@ -69,6 +69,10 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
     previous, unreadable = _previous(root)
     reasons = stale_reasons(spec, previous) if unreadable is None else [unreadable]
     if previous is not None and not reasons and not upgrade and not upgrade_packages:
+        from envbuild.dev import lock_dev
+
+        if lock_dev(spec, previous, step=step):  # the training lock stays as it is
+            return LockOutcome(True, previous, [f"dev groups {', '.join(spec.dev_groups)}"])
         return LockOutcome(False, previous)
     if upgrade:
         reasons = ["--upgrade"] + reasons
@@ -153,6 +157,9 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         write_lock(work, lock)
         step("Writing lockfiles")
         replace_together(work, [*names, ENVBUILD_LOCK], root, journal_path(root))
+    from envbuild.dev import lock_dev
+
+    lock_dev(spec, lock, upgrade, step)
     return LockOutcome(True, lock, reasons, notes)
 
 
@@ -170,6 +177,14 @@ def check(spec: Spec, remote: bool = False) -> tuple[bool, list[str]]:
     if unreadable:
         return False, [unreadable]
     reasons = stale_reasons(spec, previous)
+    from envbuild.devcontainer import stale as devcontainer_stale
+
+    from envbuild.dev import staleness as dev_staleness
+
+    if not reasons and previous is not None and (outdated := dev_staleness(spec, previous)):
+        reasons.append(outdated)
+    if not reasons and (outdated := devcontainer_stale(spec, previous)):
+        reasons.append(outdated)
     if remote and previous is not None and previous.base.tag == spec.base:
         moved = base_moved(previous)
         if moved:

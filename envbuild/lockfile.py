@@ -345,11 +345,11 @@ CONDA_SUBDIRS = {p.name: p.conda for p in platforms.ALL}  # linux/amd64 -> linux
 
 def read_conda_lock(root: Path, platform: str | None = None) -> list[CondaPackage]:
     """Entries of conda-lock.yml, for one platform ("linux/amd64" or "linux-64") or all."""
-    import yaml
-
     path = Path(root) / CONDA_LOCK
     if not path.is_file():
         return []
+    import yaml  # only when there is one: the import costs more than a run's other checks
+
     try:
         data = yaml.safe_load(read_text(path)) or {}
         packages = check_fields(data, {}, {"package": "[]"}, strict=False).get("package") or []

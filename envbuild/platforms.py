@@ -54,3 +54,19 @@ def from_machine(machine: str) -> str | None:
 def host() -> str | None:
     """This machine's platform (the local engine's, for a local engine)."""
     return from_machine(os.uname().machine)
+
+
+def choose(locked: list[str] | tuple[str, ...], wanted: str | None) -> str:
+    """The platform to build or run for a lock's platforms: `wanted`, else the engine's own, else the
+    lock's only one (a cross-platform build)."""
+    from envbuild.errors import EnvbuildError
+
+    platform = wanted or host() or locked[0]
+    if platform not in locked:
+        if wanted is None and len(locked) == 1:
+            return locked[0]
+        raise EnvbuildError(f"envbuild.lock is for {', '.join(locked)}, not {platform}; add \"{platform}\" "
+                            "to platforms and run envbuild lock")
+    if platform not in BY_NAME:
+        raise EnvbuildError(f"platform {platform}: envbuild builds {', '.join(NAMES)}")
+    return platform

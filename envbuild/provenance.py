@@ -104,55 +104,74 @@ def git_info(root: Path, run_dir: Path, exclude: Iterable[str] = (),
     `masker.files`); secret-looking values in the diff are masked (and counted by `masker`).
     """
     info = empty_code()
-    probe = git(root, "rev-parse", "--is-inside-work-tree", text=True, timeout=60)
+    # one call for "is it a repository" and its top: paths in status and diff are relative to the top
+    probe = git(root, "rev-parse", "--is-inside-work-tree", "--show-toplevel", text=True, timeout=60)
     if probe.returncode != 0 and "not a git repository" in probe.stderr:
         return info  # not a repository: no code state to record
     try:
         if probe.returncode != 0:
             raise GitUnknown(f"git rev-parse failed: {last_line(probe.stderr, f'exit {probe.returncode}')}")
-        _code_state(Path(root), Path(run_dir), exclude, info, masker or Masker())
+        top = Path(probe.stdout.splitlines()[-1]) if probe.stdout.strip() else Path(root)
+        _code_state(Path(root), top, Path(run_dir), exclude, info, masker or Masker())
     except GitUnknown as e:
         info.update(dirty=None, diff_sha256=None, diff_file=None, error=str(e))
     return info
 
 
-def _code_state(root: Path, run_dir: Path, exclude: Iterable[str], info: dict[str, Any], masker: Masker) -> None:
-    info["commit"] = _answer(root, "rev-parse", "--verify", "-q", "HEAD", ok=(0, 1))  # 1: no commit yet
-    branch = _answer(root, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1))  # 1: detached HEAD
-    info["branch"] = branch
-    remote_name = None
-    if branch:
-        remote_name = _answer(root, "config", f"branch.{branch}.remote", ok=(0, 1))  # 1: not set
-    remotes = (_answer(root, "remote") or "").split()
-    remote_name = remote_name or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
-    if remote_name:
-        url = _answer(root, "remote", "get-url", remote_name)
-        info["remote"] = strip_credentials(url) if url else None
+def _status(root: Path, spec: list[str]) -> tuple[str | None, str | None, list[str], list[str]]:
+    """(commit, branch, changed paths, untracked paths) from one `git status --porcelain=v2 --branch`."""
+    out = _ask(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", *spec).stdout
+    commit = branch = None
+    changed, untracked = [], []
+    entries = iter(out.decode(errors="replace").split("\0"))
+    for e in entries:
+        if e.startswith("# branch.oid "):
+            commit = None if e.endswith("(initial)") else e.split(" ", 2)[2]
+        elif e.startswith("# branch.head "):
+            branch = None if e.endswith("(detached)") else e.split(" ", 2)[2]
+        elif e.startswith("1 "):  # 1 XY sub mH mI mW hH hI path
+            changed.append(e.split(" ", 8)[8])
+        elif e.startswith("2 "):  # a rename or copy: ... score path, then the source path
+            changed.append(e.split(" ", 9)[9])
+            next(entries, None)
+        elif e.startswith("u "):  # unmerged
+            changed.append(e.split(" ", 10)[10])
+        elif e.startswith("? "):
+            changed.append(e[2:])
+            untracked.append(e[2:])
+    return commit, branch, changed, untracked
 
+
+def _remote_url(root: Path, branch: str | None) -> str | None:
+    """The URL of the branch's remote, else origin's, else the first remote's: one `git config` call."""
+    out = _answer(root, "config", "-z", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$", ok=(0, 1))
+    urls: dict[str, str] = {}
+    tracked = None
+    for item in (out or "").split("\0"):
+        key, _, value = item.partition("\n")
+        if key.startswith("remote.") and key.endswith(".url"):
+            urls.setdefault(key[len("remote."):-len(".url")], value)
+        elif branch and key == f"branch.{branch}.remote":  # git lowercases section and key, not the branch
+            tracked = value
+    name = tracked if tracked in urls else ("origin" if "origin" in urls else next(iter(urls), None))
+    return urls.get(name) if name else None
+
+
+def _code_state(root: Path, top: Path, run_dir: Path, exclude: Iterable[str], info: dict[str, Any],
+                masker: Masker) -> None:
     # pathspecs relative to the project root, which may sit below the repository's top;
     # paths outside the project are not in `.` anyway (and git rejects them)
     inside = [s for s in (project_pathspec(root, p) for p in (".envbuild", *exclude)) if s]
     spec = ["--", ".", *(f":(exclude){s}" for s in inside)]
-    status = _ask(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", *spec).stdout
-    entries = [e for e in status.decode(errors="replace").split("\0") if e]
-    changed, untracked, skip = [], [], False
-    for e in entries:
-        if skip:  # the source path of a rename
-            skip = False
-            continue
-        code, path = e[:2], e[3:]
-        skip = code[0] in "RC"
-        changed.append(path)
-        if code == "??":
-            untracked.append(path)
+    info["commit"], info["branch"], changed, untracked = _status(root, spec)
+    url = _remote_url(root, info["branch"])
+    info["remote"] = strip_credentials(url) if url else None
     info["changed_files"] = sorted(changed)
     info["dirty"] = bool(changed)
     if not changed:
         return
 
     diff = b""
-    # paths in status and in `git diff` are relative to the repository's top: code.diff applies there
-    top = Path(_answer(root, "rev-parse", "--show-toplevel") or root)
     secret = [p for p in changed if is_secret_file(p)]
     masker.files += [withheld_file(top, p) for p in secret]
     if info["commit"]:

@@ -10,6 +10,8 @@ applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock
 Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json):
   schema_version: 1
   id: "20261128T063000Z-1a2b3c" (sortable by time)
+  kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
+        the shell or server, outputs are checksummed when it exits). Absent in older records: "run".
   status: "running" | "succeeded" | "failed" | "interrupted" | "cancelled" (the job was cancelled
           where it ran, e.g. `scancel`; interrupted: envbuild itself got SIGINT/SIGTERM)
   exit_code: int | null;  reason: str | null (why it failed, when not the script's exit code)
@@ -20,7 +22,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   determinism: {enabled: bool, env: {PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, NVIDIA_TF32_OVERRIDE, ...},
                 settings: [str, ...] (what the in-process hook applied)}
   image: {ref, id (docker inspect .Id, local), repo_digest ("repo@sha256:...", registry, or null),
-          base, base_digest, lock_hash}
+          base, base_digest, lock_hash,
+          dev_hash, extends: {ref, id, digest} (only for a dev image, envbuild/dev.py: the dev groups'
+          hash and the training image it is built on)}
   lock: {envbuild_lock_sha256, lock_hash, inputs_hash, lockfiles: {name: sha256},
          packages: {name: version}  (every pinned pip/conda package, for diff)}
   code: {commit, branch, dirty: bool | null (null: git failed, `error` says why), diff_sha256 | null,
@@ -76,6 +80,12 @@ SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
 CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by the hook
 METRICS_JSON = "metrics.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
+KIND_RUN, KIND_SHELL = "run", "shell"
+
+
+def kind(record: dict[str, Any]) -> str:
+    """The record's kind; records written before kinds existed are runs."""
+    return record.get("kind") or KIND_RUN
 
 
 def now_utc() -> datetime:
@@ -220,3 +230,29 @@ def mlflow_tags(record: dict[str, Any]) -> dict[str, str]:
         "envbuild.dirty": "unknown" if code.get("dirty") is None else str(bool(code["dirty"])).lower(),
     }
     return {k: str(v) for k, v in tags.items() if v not in (None, "")}
+
+
+def example(**over: Any) -> dict[str, Any]:
+    """A complete, valid finished record (the shape above, made-up values), with `over` laid on top:
+    for tests, benchmarks and documentation."""
+    H = "a" * 64
+    r = {
+        "schema_version": 1, "id": "20261128T063000Z-1a2b3c", "status": "succeeded", "exit_code": 0,
+        "reason": None, "started_at": "2026-11-28T06:30:00.000001Z", "ended_at": "2026-11-28T06:30:05.000001Z",
+        "duration_s": 5.0, "command": ["python", "train.py"], "project": {"name": "p", "root": "/p"}, "seed": 1,
+        "determinism": {"enabled": True, "env": {"PYTHONHASHSEED": "1"}, "settings": ["random.seed(1)"]},
+        "image": {"ref": "envbuild/p:abc", "id": f"sha256:{H}", "repo_digest": f"r/p@sha256:{H}",
+                  "base": "b:1", "base_digest": f"sha256:{H}", "lock_hash": H},
+        "lock": {"envbuild_lock_sha256": H, "lock_hash": H, "inputs_hash": H, "lockfiles": {"requirements.lock": H},
+                 "packages": {"six": "1.16.0"}},
+        "code": {"commit": "b" * 40, "branch": "main", "dirty": False, "diff_sha256": None, "diff_file": None,
+                 "remote": None, "changed_files": []},
+        "data": [{"path": "data/", "sha256": H, "bytes": 3, "files": 1}], "dvc": None,
+        "host": {"os": "Debian", "kernel": "6", "machine": "x86_64", "cpu": "x", "cpus": 2, "memory_bytes": 1,
+                 "docker_version": "20.10", "gpus": []},
+        "env": {"API_TOKEN": "***"}, "params": {"lr": 0.1}, "metrics": {"loss": 0.5},
+        "outputs": [{"path": "outputs/m", "sha256": H, "bytes": 1}], "network": "none", "gpus": None,
+        "reproduces": None, "tags": {"mlflow.source.name": "train.py"},
+    }
+    r.update(over)
+    return r

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from envbuild import store
+from envbuild import record as rec, store
 from envbuild.record import DIFF_FILE, LOCK_DIR
 from envbuild.errors import EXIT_FAILURE, EXIT_USAGE, EnvbuildError, last_line
 
@@ -331,6 +331,10 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     root = Path(root).resolve()
     run_dir, record = store.load_run(root, ref)
     rid = record["id"]
+    if rec.kind(record) != rec.KIND_RUN:
+        raise EnvbuildError(f"{rid} is an interactive {rec.kind(record)} session: what was typed there is not recorded, "
+                            "so it cannot be run again; rerun its environment with `envbuild shell`, or script the "
+                            "work and `envbuild run` it", EXIT_USAGE)
     drift = data_drift(root, record, run_dir)
     if drift and not allow_data_drift:
         raise EnvbuildError(f"data changed since run {rid}: {', '.join(drift)}; restore it, or pass "

@@ -17,13 +17,16 @@ from typing import IO, Any
 
 from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store, targets
 from envbuild.errors import EnvbuildError
-from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, Job, Stopper
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Stopper  # noqa: F401 (WORKDIR: devcontainer)
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
 from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
+RUN_OUTPUT_FILES).
+CONTAINER_RUN_DIR = "/envbuild/run"
+RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
 DETACHED_DIR = "detached"  # in .envbuild: one empty file per detached run not yet finished
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
@@ -40,6 +43,12 @@ def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
     from envbuild.output import info
 
     return image.build(spec, lock, log=info).facts
+
+
+def _say(msg: str) -> None:
+    from envbuild.output import info
+
+    info(msg, markup=False)
 
 
 def relock(spec: Spec) -> None:
@@ -89,12 +98,11 @@ def lock_facts(root: Path, lock: EnvLock, run_dir: Path) -> dict[str, Any]:
 
 def manifest_digest(image_id: str, repo_digest: str | None) -> str | None:
     """The image's manifest digest: as envbuild wrote it (known before any push), else as pulled."""
-    from envbuild.assemble import described
     from envbuild.oci.blobs import Store
 
-    written = described(Store.default(), image_id)
+    written = Store.default().manifest_digest(image_id)
     if written is not None:
-        return written.manifest_digest
+        return written
     return repo_digest.split("@", 1)[1] if repo_digest and "@" in repo_digest else None
 
 
@@ -107,10 +115,14 @@ def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
         digests = facts.repo_digests
         repo_digest = next((d for d in digests if d.split("@")[0] == repo), digests[0] if digests else None)
+    from envbuild.attest import recorded
+
+    digest = manifest_digest(facts.id, repo_digest)
     return {
         "ref": ref,
         "id": facts.id,
-        "digest": manifest_digest(facts.id, repo_digest),
+        "digest": digest,
+        "provenance": recorded(root, digest),
         "repo_digest": repo_digest,
         "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
         "base_digest": lock.base.digest if lock else labels.get(image.LABEL_BASE_DIGEST),
@@ -132,9 +144,35 @@ class RunRequest:
     relock: bool = False
     stdout: IO[bytes] | None = None  # where the script's stdout streams (default: our stdout)
     stderr: IO[bytes] | None = None
+    kind: str = rec.KIND_RUN  # the record's kind: "run", or "shell" (envbuild shell)
+    dev: bool = False  # run in the dev image (the spec's dev groups over the training image), when it has some
+    stdin: bool = True  # False: the container gets no stdin (a server)
+    mounts: list[tuple[Path, str]] = field(default_factory=list)  # (host dir, container dir), read-write
+    tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
     on: str | None = None  # the target (--on NAME); None: local
     detach: bool = False  # submit and return (targets that queue jobs)
     dry_run: bool = False  # print what would be submitted; run nothing, keep no record
+
+
+def _foreground() -> bool:
+    """Whether we hold our terminal's foreground (not `envbuild run ... &`, which must not read it)."""
+    try:
+        return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def stdin_mode(req: RunRequest) -> str | None:
+    """How the container gets our stdin: "tty" (`docker run -it`: stdin and stdout are terminals
+    we hold, stdout not redirected by --json), "pipe" (`-i`: data piped in, or a terminal without
+    a terminal stdout), None (no stdin: a background job must not steal its shell's input)."""
+    stdin_tty = os.isatty(0)
+    if not req.stdin or (stdin_tty and not _foreground()):
+        return None
+    if req.tty is not None:
+        return "tty" if req.tty and stdin_tty else "pipe"
+    mine = req.stdout is None and req.stderr is None
+    return "tty" if stdin_tty and mine and os.isatty(1) else "pipe"
 
 
 def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -151,7 +189,7 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
               started: Any) -> dict[str, Any]:
     return {
-        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "status": "running", "exit_code": None,
+        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "kind": req.kind, "status": "running", "exit_code": None,
         "reason": None, "started_at": rec.iso(started), "ended_at": None, "duration_s": None,
         "command": list(req.command), "project": {"name": spec.name, "root": str(spec.root)}, "seed": seed,
         "determinism": {"enabled": spec.deterministic, "env": {}, "settings": []},
@@ -208,6 +246,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
     job: Job | None = None
     stopper = Stopper(lambda sig: job and target.kill(job, sig))
+    stdin = stdin_mode(req) if target.backend == "local" else None  # a queued job reads no terminal
     old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
@@ -218,7 +257,17 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             # before any pull or build; GPUs elsewhere are checked there
             found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus if target.backend == "local" else None)
             facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
+            extends = None
+            if req.dev and spec.dev_groups and not req.image:
+                from envbuild import dev
+
+                built, extends = dev.build(spec, lock, log=_say), facts
+                facts = built.facts
             record["image"] = image_facts(spec.root, facts, lock)
+            if extends is not None:
+                record["image"]["dev_hash"] = facts.labels[dev.LABEL_DEV_HASH]
+                record["image"]["extends"] = {"ref": extends.ref, "id": extends.id,
+                                              "digest": manifest_digest(extends.id, None)}
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
             excluded = [*spec.data, *spec.outputs]
@@ -239,7 +288,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
                       env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
                       repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, image_env=dict(facts.env),
-                      placement=placement)
+                      stdin=stdin, mounts=list(req.mounts), placement=placement)
             if req.dry_run:
                 shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
                 return run_dir, {"dry_run": target.render(job)}
@@ -276,12 +325,6 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
     return run_dir, _finish(spec, run_dir, record, masker, outcome.status, outcome.exit_code, outcome.reason)
-
-
-def _say(message: str) -> None:
-    from envbuild.output import info
-
-    info(message, markup=False)
 
 
 def settle(root: Path | str) -> list[str]:

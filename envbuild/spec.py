@@ -29,7 +29,7 @@ DEFAULT_BASE = "127.0.0.1:5000/envbuild/base:bookworm"
 DEFAULT_SEED = 1234
 DEFAULT_PYTHON = "3.11"  # the bootstrapped Debian bookworm base ships 3.11
 NETWORKS = ("none", "host", "bridge")
-RESOLVERS = ("pip-tools", "uv")
+RESOLVERS = ("uv", "pip-tools")
 PLATFORMS = platforms.NAMES
 
 # Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:hex]
@@ -64,12 +64,14 @@ class Spec:
     gpus: str | None
     network: str
     env: dict[str, str] = field(default_factory=dict)
-    resolver: str = "pip-tools"
+    resolver: str = "uv"
     image: str | None = None  # repository `envbuild push` pushes to by default
     tracking: dict[str, str] = field(default_factory=dict)
     override_base: tuple[str, ...] = ()  # packages a team base pins that this project installs its own version of
     cuda: str = "auto"  # "auto", "cpu" or a CUDA version "12.8": which torch build lock picks
     torch_sources: dict[str, str] = field(default_factory=dict)  # cuda value -> index URL or find-links dir
+    dev_groups: tuple[str, ...] = ()  # groups for working interactively: a dev image over the training one (dev.py)
+    dev_dependencies: tuple[str, ...] = ()  # their requirements
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)  # [targets.NAME]: where runs go (--on NAME)
 
     @property
@@ -278,6 +280,7 @@ KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "platforms": (_platforms, "platforms"),
     "requirements": (_file, "requirements"),
     "groups": (_str_list, "groups"),
+    "dev-groups": (_str_list, "dev_groups"),
     "conda": (_file, "conda"),
     "system-packages": (_apt_list, "system_packages"),
     "data": (_str_list, "data"),
@@ -457,15 +460,21 @@ def load_spec(root: Path | str = ".") -> Spec:
     else:
         deps, deps_source = (), ""
     optional = _table(pyproject_path, "project.optional-dependencies", project.get("optional-dependencies", {}))
-    for g in groups:
+    dev_groups = settings.get("dev_groups", ())
+    dev_deps: tuple[str, ...] = ()
+    for g in (*groups, *dev_groups):
+        key = "groups" if g in groups else "dev_groups"
         if g not in optional:
-            raise SpecError(*where("groups"), f"no [project.optional-dependencies] group {g!r}",
+            raise SpecError(*where(key), f"no [project.optional-dependencies] group {g!r}",
                             f"use one of: {', '.join(optional) or '(none defined)'}")
         extra = optional[g]
         if not isinstance(extra, list) or not all(isinstance(d, str) for d in extra):
             raise SpecError(pyproject_path, f"project.optional-dependencies.{g}", "must be a list of strings",
                             f'write {g} = ["pytest>=8"]')
-        deps = deps + tuple(d.strip() for d in extra)
+        if key == "groups":
+            deps = deps + tuple(d.strip() for d in extra)
+        else:  # locked apart, against the training pins, so the training image never changes for them
+            dev_deps = dev_deps + tuple(d.strip() for d in extra)
 
     conda = None
     if "conda" in settings:
@@ -509,12 +518,14 @@ def load_spec(root: Path | str = ".") -> Spec:
         gpus=settings.get("gpus"),
         network=settings.get("network", "none"),
         env=settings.get("env", {}),
-        resolver=settings.get("resolver", "pip-tools"),
+        resolver=settings.get("resolver", "uv"),
         image=settings.get("image"),
         tracking=settings.get("tracking", {}),
         override_base=tuple(settings.get("override_base", ())),
         cuda=settings.get("cuda", "auto"),
         torch_sources=settings.get("torch_sources", {}),
+        dev_groups=dev_groups,
+        dev_dependencies=dev_deps,
         targets=settings.get("targets", {}),
     )
 

@@ -48,8 +48,12 @@ def _run_ids(root: Path | str) -> list[str]:
 def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:
     """Records, newest first (by started_at, then id); unreadable records are skipped."""
     base = runs_dir(root)
-    records = []
+    records: list[dict[str, Any]] = []
     for run_id in _run_ids(root):
+        # ids start with their start second: once `limit` records are in, only ids of that same
+        # second can still sort before them (by started_at), so the rest need not be read
+        if limit is not None and len(records) >= limit and run_id[:16] != str(records[-1].get("id", ""))[:16]:
+            break
         try:
             with open(base / run_id / RECORD_FILE, "rb") as f:
                 record = json.loads(f.read())

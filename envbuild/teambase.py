@@ -69,3 +69,27 @@ def shared(spec: Spec, pins: dict[str, str], locked: dict[str, str]) -> dict[str
     """The locked pins the base already installs at the same version (not installed again)."""
     overridden = {canonical(n) for n in spec.override_base}
     return {n: v for n, v in sorted(locked.items()) if pins.get(n) == v and n not in overridden}
+
+
+def from_template(root: Path, name: str, torch_source: str | None, say=lambda m: None) -> None:
+    """The team-base spec dir from a shipped template (written when it has no pyproject.toml), locked
+    when its lock is missing or stale: what `envbuild base build --template NAME` starts from."""
+    from envbuild import template
+    from envbuild.lockfile import read_lock, staleness
+    from envbuild.locker import lock_project
+    from envbuild.spec import DEFAULT_BASE, PYPROJECT, load_spec
+
+    if not (root / PYPROJECT).is_file():
+        values = {"name": root.resolve().name, "base": DEFAULT_BASE}
+        if torch_source:
+            values["torch_source"] = torch_source
+        template.write("base", name, root, values)
+        say(f"wrote the {name} team-base spec into {root / PYPROJECT}")
+    spec = load_spec(root)
+    try:
+        stale = staleness(spec, read_lock(root))
+    except EnvbuildError:
+        stale = ["no lock"]
+    if stale:
+        outcome = lock_project(spec, step=say)
+        say(f"locked {root}: lock hash {outcome.lock.lock_hash[:12]}")

@@ -3,7 +3,7 @@ a recorded run reproduces within tolerance."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +13,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    runs: list[str] = field(default_factory=list)  # the run ids it concerns (for verify --report)
 
 
 def check_lock(root: Path) -> tuple[Check, Any, Any]:
@@ -75,7 +76,7 @@ def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str],
             detail = (f"run {r.new} reproduces {r.original}" if r.reproduced else
                       f"run {r.new} does not reproduce {r.original}: " +
                       (f"outside tolerance: {', '.join(bad)}" if bad else f"exit code {r.exit_code}"))
-            checks.append(Check("reproduce", r.reproduced, detail))
+            checks.append(Check("reproduce", r.reproduced, detail, [r.original] + ([r.new] if r.new else [])))
         except EnvbuildError as e:
             checks.append(Check("reproduce", False, str(e)))
     return checks

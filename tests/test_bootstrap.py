@@ -33,14 +33,31 @@ def test_target_reference() -> None:
         bs.target_reference("127.0.0.1:5000/Base:x")
 
 
+MIRROR = "http://mirror.example/debian"  # a made-up name: nothing is fetched
+
+
+def test_host_mirror_from_deb822_then_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("# nothing\ndeb [arch=amd64 signed-by=/k.gpg] http://one.example/debian/ bookworm main\n")
+    assert bs.host_mirror(tmp_path) == "http://one.example/debian"
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\n# a comment\nURIs: http://site.example/debian\nSuites: bookworm bookworm-updates\n")
+    assert bs.host_mirror(tmp_path) == "http://site.example/debian"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EnvbuildError, match="no Debian mirror configured.*--mirror URL"):
+        bs.host_mirror(empty)
+
+
 def test_packages_and_cache_key() -> None:
     assert bs.packages() == ("ca-certificates", "python3", "python3-venv")
     assert bs.packages(["git,curl", "git"]) == ("ca-certificates", "curl", "git", "python3", "python3-venv")
-    key = bs.rootfs_key("bookworm", bs.packages(["git"]), bs.DEFAULT_MIRROR, "amd64")
+    key = bs.rootfs_key("bookworm", bs.packages(["git"]), MIRROR, "amd64")
     assert key.startswith("bookworm-amd64-")
-    assert key == bs.rootfs_key("bookworm", tuple(reversed(bs.packages(["git"]))), bs.DEFAULT_MIRROR + "/", "amd64")
-    assert key != bs.rootfs_key("bookworm", bs.packages(), bs.DEFAULT_MIRROR, "amd64")
-    assert key != bs.rootfs_key("trixie", bs.packages(["git"]), bs.DEFAULT_MIRROR, "amd64")
+    assert key == bs.rootfs_key("bookworm", tuple(reversed(bs.packages(["git"]))), MIRROR + "/", "amd64")
+    assert key != bs.rootfs_key("bookworm", bs.packages(), MIRROR, "amd64")
+    assert key != bs.rootfs_key("trixie", bs.packages(["git"]), MIRROR, "amd64")
     assert key != bs.rootfs_key("bookworm", bs.packages(["git"]), "http://mirror.local/debian", "amd64")
 
 
@@ -48,20 +65,20 @@ def test_needs_root_and_debootstrap(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(bs.shutil, "which", lambda name: None)
     with pytest.raises(EnvbuildError, match="debootstrap not found; install it"):
-        bs.rootfs_tarball("bookworm", bs.packages(), bs.DEFAULT_MIRROR, print, print)
+        bs.rootfs_tarball("bookworm", bs.packages(), MIRROR, print, print)
     monkeypatch.setattr(bs.shutil, "which", lambda name: "/usr/sbin/debootstrap")
     monkeypatch.setattr(bs.os, "geteuid", lambda: 1000)
     with pytest.raises(EnvbuildError, match="debootstrap needs root"):
-        bs.rootfs_tarball("bookworm", bs.packages(), bs.DEFAULT_MIRROR, print, print)
+        bs.rootfs_tarball("bookworm", bs.packages(), MIRROR, print, print)
 
 
 def test_cached_rootfs_needs_neither(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(bs.shutil, "which", lambda name: None)
-    key = bs.rootfs_key("bookworm", bs.packages(), bs.DEFAULT_MIRROR, bs.host_arch())
+    key = bs.rootfs_key("bookworm", bs.packages(), MIRROR, bs.host_arch())
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "rootfs" / f"{key}.tar").write_bytes(b"")
-    path, cached = bs.rootfs_tarball("bookworm", bs.packages(), bs.DEFAULT_MIRROR, print, print)
+    path, cached = bs.rootfs_tarball("bookworm", bs.packages(), MIRROR, print, print)
     assert cached and path.name == f"{key}.tar"
 
 
@@ -155,3 +172,14 @@ def test_real_bootstrap_cached_second_time_and_runs_offline(docker_engine, tmp_p
         _delete_from_registry(ref)
         for i in filter(None, dict.fromkeys(made)):
             subprocess.run(["docker", "rmi", i], capture_output=True)
+
+
+def test_the_base_says_its_python_in_a_label() -> None:
+    from envbuild.basepython import LABEL, from_config
+    from envbuild.oci.layer import Entry
+
+    entries = [Entry("usr/bin/python3.11", "file", 0o755), Entry("usr/bin/python3", "symlink", linkname="python3.11"),
+               Entry("usr/lib/python3.9", "dir", 0o755)]
+    assert bs.python_label(entries) == {LABEL: "3.11"}
+    assert from_config({"config": {"Labels": bs.python_label(entries)}}) == ["3.11"]  # lock needs no sandbox
+    assert bs.python_label([Entry("usr/bin/perl", "file")]) == {}

@@ -61,7 +61,7 @@ def test_parse_apt_output() -> None:
     (91, "E: Package 'mail-transport-agent' has no installation candidate\n", "has no installable version", 2),
     (91, "The following packages have unmet dependencies:\n jq : Depends: libjq1 (= 1.6) but it is not going "
          "to be installed\nE: Unable to correct problems, you have held broken packages.\n", "jq : Depends", 2),
-    (90, "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not resolve\n",
+    (90, "E: Failed to fetch http://mirror.example/debian/dists/bookworm/InRelease  Could not resolve\n",
      "could not be reached", 2),
     (127, "apt-get not found\n", "has no apt-get", 2),
     (125, "docker: image does not match the specified platform\n", "the engine must be able to run", 2),

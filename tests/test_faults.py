@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers.engines import cannot as _cannot, private_engine  # noqa: F401 - a fixture
 from tests.lockhelp import make_channel, write
 
 LOCKFILES = ("requirements.lock", "conda-lock.yml", "envbuild.lock")
@@ -122,13 +123,6 @@ def _wheel(dest: Path, name: str, payload: bytes) -> Path:
     return path
 
 
-def _cannot(why: str) -> None:
-    """Skip on a laptop without root; fail in CI (ENVBUILD_REQUIRE_DOCKER=1), where a skip would hide a fault."""
-    if os.environ.get("ENVBUILD_REQUIRE_DOCKER") == "1":
-        pytest.fail(why + " and ENVBUILD_REQUIRE_DOCKER=1 forbids skipping")
-    pytest.skip(why)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 1 MiB tmpfs (root only): a disk that fills up."""
@@ -163,40 +157,6 @@ def test_full_disk_during_a_wheel_download_is_a_clear_error_and_leaves_nothing(t
     monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "roomy"))
     house = wheelhouse.ensure_pins([pin], wheelhouse.Target("linux/amd64", "3.11"))
     assert [w.sha256 for w in house.wheels] == list(pin.hashes)
-
-
-@pytest.fixture
-def private_engine(base_image: str):
-    """A dockerd of our own (own socket, data-root, exec-root, pidfile; no bridge, no iptables) that a
-    test may stop: the shared engine is never touched."""
-    import tempfile
-
-    dockerd = shutil.which("dockerd")
-    if os.geteuid() != 0 or not dockerd:
-        _cannot("a private Docker engine needs root and dockerd")
-    home = Path(tempfile.mkdtemp(prefix="ebd-", dir="/tmp"))  # short: a socket path must fit in 108 bytes
-    host = f"unix://{home}/docker.sock"
-    with open(home / "dockerd.log", "wb") as log:
-        proc = subprocess.Popen([dockerd, "--data-root", str(home / "data"), "--exec-root", str(home / "exec"),
-                                 "--pidfile", str(home / "docker.pid"), "-H", host, "--bridge=none",
-                                 "--iptables=false", "--ip-forward=false", "--ip-masq=false"],
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"private dockerd did not start: {(home / 'dockerd.log').read_text()[-1500:]}")
-            time.sleep(0.5)
-        yield host, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(90)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.mark.docker

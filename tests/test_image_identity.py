@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REGISTRY, run_cli
+from tests.helpers.engines import private_engine  # noqa: F401 - a fixture
 from tests.helpers.locking import make_locked_project
 
 
@@ -58,6 +59,28 @@ def test_rebuild_from_empty_cache_and_engine_gives_the_same_image_and_push_says_
     assert _docker("image", "inspect", "-f", "{{.Id}}", by_digest).stdout.strip() == first["id"]
     out = _docker("run", "--rm", "--network", "none", by_digest, "python", "-c", "import idna, six; print('ok')")
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.docker
+def test_another_engine_with_a_cache_of_its_own_gets_the_same_image(
+        private_engine, base_image: str, tmp_path: Path, images: list[str]) -> None:
+    """"Any machine": a second dockerd (its own data-root, nothing pulled or loaded) and an empty cache
+    build the image with the same id and manifest digest the shared engine got."""
+    host, _ = private_engine
+    name = f"ebt-2nd-{uuid.uuid4().hex[:8]}"
+    root = tmp_path / "proj"
+    lock = make_locked_project(root, name, ["six==1.16.0"], base=base_image)
+    ref = f"envbuild/{name}:{lock.lock_hash[:12]}"
+    images.append(ref)
+    first = _build(root, tmp_path / "cache1")
+    proc = run_cli("build", "--json", cwd=root, env={"ENVBUILD_CACHE_DIR": str(tmp_path / "cache2"),
+                                                       "DOCKER_HOST": host})
+    assert proc.returncode == 0, proc.stderr
+    second = json.loads(proc.stdout)
+    assert (second["id"], second["digest"], second["up_to_date"]) == (first["id"], first["digest"], False)
+    there = subprocess.run(["docker", "-H", host, "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True,
+                           text=True, timeout=60)
+    assert there.stdout.strip() == first["id"]
 
 
 @pytest.mark.docker

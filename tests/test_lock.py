@@ -80,7 +80,7 @@ def _edit(path: Path, old: str, new: str) -> str:
     ("pyproject.toml", "[tool.envbuild]\n", '[tool.envbuild]\npython = "3.12"\n', "python changed"),
     ("pyproject.toml", "[tool.envbuild]\n", '[tool.envbuild]\nplatforms = ["linux/amd64", "linux/arm64"]\n',
      "platforms changed"),
-    ("pyproject.toml", "[tool.envbuild]\n", '[tool.envbuild]\nresolver = "uv"\n', "resolver changed"),
+    ("pyproject.toml", "[tool.envbuild]\n", '[tool.envbuild]\nresolver = "pip-tools"\n', "resolver changed"),
     ("requirements.lock", "six==", "six ==", "requirements.lock was edited by hand"),
     ("conda-lock.yml", "manager: conda", "manager:  conda", "conda-lock.yml was edited by hand"),
     ("envbuild.lock", '"python": "', '"python ": "', "envbuild.lock was edited by hand"),

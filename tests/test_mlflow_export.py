@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from envbuild import mlflow_export, record
-from tests.test_record import sample
+from envbuild.record import example as sample
 
 
 def read_back(uri: str, experiment: str):

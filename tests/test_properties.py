@@ -144,7 +144,7 @@ def test_conda_lock_readers(data: st.DataObject, raw: bytes, use_raw: int) -> No
 
 
 DEB = {"name": "jq", "version": "1.6-2.1", "architecture": "amd64", "filename": "jq_1.6-2.1_amd64.deb",
-       "size": 10, "sha256": SHA, "url": "http://deb.debian.org/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb"}
+       "size": 10, "sha256": SHA, "url": "http://mirror.example/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb"}
 SYSTEM_DOC = {"version": 1, "requested": ["jq"],
               "platforms": {"linux/amd64": {"base": "sha256:" + SHA, "in_base": {"python3": "3.11.2"},
                                             "packages": [DEB]}}}
@@ -165,7 +165,7 @@ ENV_DOC = {"version": 1, "envbuild": "0.1.0", "python": "3.11", "platforms": ["l
                                                "digest": "sha256:" + SHA, "platforms": {"linux/amd64": "sha256:" + SHA},
                                                "source": "registry"},
            "lockfiles": {"requirements.lock": SHA}, "resolver": {"name": "pip-tools"}, "conda_solver": {},
-           "indexes": ["https://pypi.org/simple"], "system_packages": {"jq": "1.6"}}
+           "indexes": ["https://index.example/simple"], "system_packages": {"jq": "1.6"}}
 
 
 @PROFILE

@@ -12,27 +12,7 @@ from envbuild.errors import EnvbuildError
 H = "a" * 64
 
 
-def sample(**over) -> dict:
-    r = {
-        "schema_version": 1, "id": "20261128T063000Z-1a2b3c", "status": "succeeded", "exit_code": 0,
-        "reason": None, "started_at": "2026-11-28T06:30:00.000001Z", "ended_at": "2026-11-28T06:30:05.000001Z",
-        "duration_s": 5.0, "command": ["python", "train.py"], "project": {"name": "p", "root": "/p"}, "seed": 1,
-        "determinism": {"enabled": True, "env": {"PYTHONHASHSEED": "1"}, "settings": ["random.seed(1)"]},
-        "image": {"ref": "envbuild/p:abc", "id": f"sha256:{H}", "repo_digest": f"r/p@sha256:{H}",
-                  "base": "b:1", "base_digest": f"sha256:{H}", "lock_hash": H},
-        "lock": {"envbuild_lock_sha256": H, "lock_hash": H, "inputs_hash": H, "lockfiles": {"requirements.lock": H},
-                 "packages": {"six": "1.16.0"}},
-        "code": {"commit": "b" * 40, "branch": "main", "dirty": False, "diff_sha256": None, "diff_file": None,
-                 "remote": None, "changed_files": []},
-        "data": [{"path": "data/", "sha256": H, "bytes": 3, "files": 1}], "dvc": None,
-        "host": {"os": "Debian", "kernel": "6", "machine": "x86_64", "cpu": "x", "cpus": 2, "memory_bytes": 1,
-                 "docker_version": "20.10", "gpus": []},
-        "env": {"API_TOKEN": "***"}, "params": {"lr": 0.1}, "metrics": {"loss": 0.5},
-        "outputs": [{"path": "outputs/m", "sha256": H, "bytes": 1}], "network": "none", "gpus": None,
-        "reproduces": None, "tags": {"mlflow.source.name": "train.py"},
-    }
-    r.update(over)
-    return r
+sample = record.example
 
 
 def test_schema_accepts_a_full_record_and_names_a_bad_field() -> None:

@@ -106,7 +106,7 @@ def python312_base(base_image: str):
 def test_other_python_resolves_with_uv_and_says_so(tmp_path: Path, cli, python312_base: str) -> None:
     proj = tmp_path / "proj"
     write(proj / "pyproject.toml", SMALL.replace("[tool.envbuild]\n", f'[tool.envbuild]\npython = "3.12"\n'
-                                                 f'base = "{python312_base}"\n'))
+                                                 f'resolver = "pip-tools"\nbase = "{python312_base}"\n'))
     r = cli("lock", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stderr
     assert "pip-tools can only resolve for the Python it runs on" in r.stderr
@@ -161,3 +161,28 @@ def test_rattler_unsatisfiable_names_the_conflict(tmp_path: Path, cli) -> None:
     assert r.returncode == 2
     assert "libb" in r.stderr and "liba" in r.stderr and "Traceback" not in r.stderr
     assert not (proj / "conda-lock.yml").exists() and not (proj / "envbuild.lock").exists()
+
+
+# --- uv (the default) and pip-tools agree ---------------------------------------------------
+
+
+def _pins(proj: Path) -> dict[str, str]:
+    return {p.name: p.version for p in read_pip_lock(proj)}
+
+
+@pytest.mark.parametrize("example", ["numpy-linreg", "torch-mnistlike"])
+def test_uv_and_piptools_lock_the_same_pins(tmp_path: Path, cli, example: str) -> None:
+    """Both resolvers are given the same sources (pip's configuration: indexes, find-links), so the
+    default (uv) locks exactly what pip-compile would, local builds such as torch's +cpu included."""
+    src = Path(__file__).parent.parent / "examples" / example / "pyproject.toml"
+    pins = {}
+    for resolver in ("uv", "pip-tools"):
+        proj = tmp_path / resolver
+        write(proj / "pyproject.toml", src.read_text().replace(
+            "[tool.envbuild]\n", f'[tool.envbuild]\nresolver = "{resolver}"\n', 1))
+        (proj / "data").mkdir()
+        r = cli("lock", "--json", cwd=proj)
+        assert r.returncode == 0, r.stderr
+        pins[resolver] = _pins(proj)
+    assert pins["uv"] == pins["pip-tools"]
+    assert "numpy" in pins["uv"]

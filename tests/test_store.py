@@ -34,7 +34,7 @@ def test_list_newest_first_and_find(tmp_path: Path) -> None:
 
 
 def test_thousand_records(tmp_path: Path) -> None:
-    from tests.test_record import sample
+    from envbuild.record import example as sample
 
     for i in range(1000):
         run_id = f"2026{1 + i // 28 % 12:02d}{1 + i % 28:02d}T{i // 336:02d}0000Z-{i:06x}"

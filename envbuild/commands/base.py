@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from envbuild.commands import options
 
 app = typer.Typer(
     help="Base images: bootstrap one from a Debian mirror (no registry to pull from), or build a team base.",
@@ -23,8 +26,8 @@ def bootstrap(
         [], "--include", metavar="PKGS",
         help="Extra Debian packages, comma-separated or repeated (python3, python3-venv and ca-certificates "
              "are always in)."),
-    mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror (a local one "
-                               "for air-gapped sites)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="Debian mirror URL (default: the one this "
+                                         "host's apt uses, from /etc/apt/sources.list(.d))."),
     force: bool = typer.Option(False, "--force", help="Build and push even when the tag is in the registry."),
     platform: List[str] = typer.Option(
         [], "--platform", metavar="PLATFORMS",
@@ -58,7 +61,7 @@ def bootstrap(
             info(f"{result.reference} is in the registry already; skipped (--force rebuilds)", markup=False)
         else:
             how = "rootfs from cache" if result.rootfs_cached else "rootfs built and cached"
-            info(f"pushed {result.reference} ({how})", markup=False)
+            info(f"pushed {result.reference} ({how}; Debian mirror {result.mirror})", markup=False)
     print(result.pinned)
 
 
@@ -66,8 +69,16 @@ def bootstrap(
 def build(
     push: str | None = typer.Option(
         None, "--push", help="REGISTRY/REPO[:TAG] to push the base to; default: `image` from the spec."),
-    json_out: bool = typer.Option(False, "--json", help="Print {pushed, repo_digest, base_line, ...} as JSON on stdout."),
-    project: str = typer.Option(".", "--project", "-C", help="The team base's spec directory."),
+    json_out: bool = options.json_out("{pushed, repo_digest, base_line, ...}"),
+    project: Path = options.project("The team base's spec directory."),
+    template: Optional[str] = typer.Option(
+        None, "--template", "-t", metavar="NAME",
+        help="Start the spec directory from a shipped team-base spec: cpu, cuda12-torch or cuda13-torch "
+             "(written when the directory has none, then locked)."),
+    torch_source: Optional[str] = typer.Option(
+        None, "--torch-source", metavar="URL|DIR",
+        help="With a cuda*-torch template: where its CUDA torch builds come from (the PyTorch wheel index "
+             "for that CUDA version, a mirror of it, or a directory of wheels)."),
 ) -> None:
     """Build a team base from a spec (Python, common dependencies, system packages) on the spec's digest-pinned base,
     push it, and print the line a team project puts in its spec: base = "REPO@sha256:...".
@@ -77,12 +88,20 @@ def build(
 
     Its system-packages are the .debs of system-packages.lock, installed offline (as for `envbuild build`).
 
-    Example: envbuild base build --push 127.0.0.1:5000/team/base:2026-05
+    With --template, the spec comes from a shipped template (written into -C DIR when that has no
+    pyproject.toml) and is locked first when its lock is missing or stale.
+
+    Examples: envbuild base build --push 127.0.0.1:5000/team/base:2026-05 ·
+    envbuild base build --template cpu -C team-base --push 127.0.0.1:5000/team/base-cpu
     """
     from envbuild.image import build_and_push
     from envbuild.output import info, print_json
     from envbuild.spec import load_spec
 
+    if template is not None:
+        from envbuild.teambase import from_template
+
+        from_template(Path(project), template, torch_source, say=info)
     entry = build_and_push(load_spec(project), push, team_base=True, log=info)
     line = f'base = "{entry["repo_digest"]}"'
     if json_out:

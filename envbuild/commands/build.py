@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def build(
     dockerfile_only: bool = typer.Option(
@@ -27,8 +29,8 @@ def build(
     platform: Optional[str] = typer.Option(
         None, "--platform", help="linux/amd64 or linux/arm64 (one of the lock's platforms); default: the engine's. "
         "A pip or conda project builds for another platform without emulation."),
-    json_out: bool = typer.Option(False, "--json", help="Print {ref, id, digest, up_to_date, ...} as JSON on stdout."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project directory."),
+    json_out: bool = options.json_out("{ref, id, digest, up_to_date, ...}"),
+    project: Path = options.project("The project directory."),
 ) -> None:
     """Build the project's image from envbuild.lock: the same lock gives the same image, on any machine.
 
@@ -79,6 +81,11 @@ def build(
         info(f"built {result.ref}\n  id     {result.id}\n  digest {result.manifest_digest}", markup=False)
     if oci:
         info(f"wrote the OCI image layout {oci}", markup=False)
+    if not (check or oci or platform or bake_code):  # the engine's own image, as runs use it
+        from envbuild.devcontainer import refresh
+
+        if refresh(spec, lock, result.id, info):
+            info("rewrote .devcontainer/devcontainer.json for this image", markup=False)
     if check:
         if difference is not None:
             from envbuild.errors import EXIT_FAILURE, EnvbuildError

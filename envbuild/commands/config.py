@@ -6,14 +6,16 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def config(
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project directory (default: here)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the settings as JSON on stdout (for scripts)."),
+    project: Path = options.project("The project directory (default: here)."),
+    json_out: bool = options.json_out("the settings"),
 ) -> None:
     """Validate the project's spec and print the effective settings (defaults filled in).
 
-    Reads \[tool.envbuild] in pyproject.toml (with its \[project] table) and/or a standalone envbuild.toml.
+    Reads \\[tool.envbuild] in pyproject.toml (with its \\[project] table) and/or a standalone envbuild.toml.
 
     A bad spec prints one line naming the file, the key and the fix, and exits 2; a good one exits 0.
 

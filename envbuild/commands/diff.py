@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def diff(
     run_a: str = typer.Argument(..., help="First run: an id, an id prefix, or 'latest'."),
     run_b: str = typer.Argument(..., help="Second run: an id, an id prefix, or 'latest'."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory whose runs to read."),
-    json_out: bool = typer.Option(False, "--json", help="Print the diff as JSON on stdout."),
+    project: Path = options.project("Project directory whose runs to read."),
+    json_out: bool = options.json_out("the diff"),
 ) -> None:
     """Say what differs between two runs, grouped by cause.
 

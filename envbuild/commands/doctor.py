@@ -8,10 +8,12 @@ from typing import Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def doctor(
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project whose base registry to check."),
-    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout (for scripts)."),
+    project: Path = options.project("The project whose base registry to check."),
+    json_out: bool = options.json_out("the checks"),
     on: Optional[str] = typer.Option(None, "--on", help="Check a target instead of this host: slurm (the "
                                      "controller, nodes up, GPUs, the shared path), k8s (the API, GPUs), or a "
                                      "target of the spec."),

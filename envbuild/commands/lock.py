@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def lock(
     upgrade: bool = typer.Option(False, "--upgrade", "-U",
@@ -18,12 +20,12 @@ def lock(
                                help="Resolve nothing: exit 0 when the lock is fresh, 1 when stale (naming what changed)."),
     remote: bool = typer.Option(False, "--remote",
                                 help="With --check: also ask the registry whether the base tag has moved."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
+    json_out: bool = options.json_out("the result"),
+    project: Path = options.project("Project directory."),
 ) -> None:
     """Lock the project: requirements.lock, conda-lock.yml, system-packages.lock, base digest; envbuild.lock governs them.
 
-    Python dependencies are compiled with pip-tools (or uv, `resolver = "uv"`) into
+    Python dependencies are compiled with uv (or pip-compile, `resolver = "pip-tools"`) into
     requirements.lock: every pin `==` with the sha256 of every artifact, no index URL or path.
     environment.yml is solved (conda-lock, or py-rattler without a conda executable) into
     conda-lock.yml. The base tag is pinned to its registry digest.

@@ -7,14 +7,16 @@ from typing import Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def push(
     repo: Optional[str] = typer.Argument(
         None, help="REGISTRY/REPO[:TAG] to push to; default: `image` from the spec. Without a tag, the "
         "lock hash prefix is the tag."),
     bake_code: bool = typer.Option(False, "--bake-code", help="Push the image with the code baked in."),
-    json_out: bool = typer.Option(False, "--json", help="Print the push record as JSON on stdout."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="The project directory."),
+    json_out: bool = options.json_out("the push record"),
+    project: Path = options.project("The project directory."),
 ) -> None:
     """Push the project's current image (building it first when missing) and record its digest.
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def reproduce(
     run: str = typer.Argument(..., help="The run to reproduce: an id, an id prefix, or 'latest'."),
@@ -16,8 +18,10 @@ def reproduce(
     allow_data_drift: bool = typer.Option(
         False, "--allow-data-drift", help="Run even when data changed since the original run (and say so)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary worktree under .envbuild/reproduce/."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory the run belongs to."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (the run's output goes to stderr)."),
+    project: Path = options.project("Project directory the run belongs to."),
+    json_out: bool = options.json_out("the result"),
+    report_file: Path = typer.Option(None, "--report", metavar="FILE",
+                                     help="Also write the HTML report of both runs and their diff (envbuild report)."),
 ) -> None:
     """Run a recorded run again, from its record, and check that its metrics come back.
 
@@ -32,7 +36,7 @@ def reproduce(
 
     Exit 0 reproduced, 1 not reproduced, 2 an ingredient is missing (image, commit, data).
 
-    Example: envbuild reproduce latest --metric loss=1e-4
+    Example: envbuild reproduce latest --metric loss=1e-4 --report reproduce.html
     """
     from envbuild.errors import EXIT_FAILURE
     from envbuild.output import console, info, print_json
@@ -40,6 +44,15 @@ def reproduce(
 
     tol = Tolerance(rtol, atol, parse_metric_tolerances(metric or []))
     result = run_again(project, run, tol, allow_data_drift=allow_data_drift, keep=keep, quiet=json_out, say=info)
+    if report_file:  # written whatever the verdict: a failed reproduction is what a CI artifact is for
+        from envbuild import report
+        from envbuild.verify import Check
+
+        says = "reproduces" if result.reproduced else "does not reproduce"
+        verdict = Check("reproduce", result.reproduced, f"run {result.new} {says} {result.original}")
+        runs = [result.original] + ([result.new] if result.new else [])
+        report.write(project.resolve(), runs, report_file, [verdict])
+        info(f"report written: {report_file}")
     if json_out:
         print_json(result.to_dict())
     else:

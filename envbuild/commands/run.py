@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from envbuild.commands import options
+
 
 def _parse_env(items: List[str]) -> dict:
     from envbuild.errors import EnvbuildError
@@ -44,10 +46,8 @@ def run(
                                 "`envbuild runs` finishes the record when the job ends."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be submitted (k8s: the Job "
                                  "manifest as JSON) and run nothing."),
-    json_out: bool = typer.Option(False, "--json", help="Print the final run record as JSON on stdout "
-                                  "(the script's stdout then goes to stderr)."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory (give it before SCRIPT).",
-                                 show_default=False),
+    json_out: bool = options.json_out("the final run record (the script's stdout then goes to stderr)"),
+    project: Path = options.project("Project directory (give it before SCRIPT)."),
 ) -> None:
     """Run SCRIPT (or -- CMD) inside the project's locked image and keep a run record.
 
@@ -57,7 +57,9 @@ def run(
 
     Output streams live and into .envbuild/runs/<id>/ beside record.json (code, data, image, lock, metrics).
 
-    Ctrl-C stops the container. The exit code is your script's.
+    Your stdin is passed on (pipe data in); at a terminal the container gets one too, so `envbuild run -- python` is a REPL and breakpoint() stops at (Pdb). Then nothing is logged: the screen holds what you type.
+
+    Ctrl-C stops the container (at a terminal it reaches your program, as in a local one). The exit code is your script's.
 
     --on NAME runs it elsewhere with the same image and record: on Slurm the job runs the image by
     digest as an OCI bundle (srun --container), waits and streams its log; the record's placement

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from envbuild.commands import options
+
 app = typer.Typer(help="List run records (newest first), or show one with `envbuild runs show ID|latest`.",
                   invoke_without_command=True)
 
@@ -16,9 +18,9 @@ KEY_METRICS = 3  # metrics shown per row in the table
 @app.callback()
 def runs(
     ctx: typer.Context,
-    json_out: bool = typer.Option(False, "--json", help="Print the records as a JSON list on stdout."),
+    json_out: bool = options.json_out("the records"),
     n: Optional[int] = typer.Option(20, "-n", min=1, help="Show at most N runs (newest first)."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory.", show_default=False),
+    project: Path = options.project("Project directory."),
 ) -> None:
     """List this project's runs, newest first: id, status, start, duration, seed, commit, key metrics."""
     ctx.obj = project  # `envbuild runs -C DIR show` reads it
@@ -75,9 +77,9 @@ def _table(records: list) -> "object":
 def show(
     ctx: typer.Context,
     ref: str = typer.Argument("latest", help="A run id, a unique prefix of one, or latest."),
-    json_out: bool = typer.Option(False, "--json", help="Print the whole record as JSON on stdout."),
-    project: Optional[Path] = typer.Option(None, "--project", "-C", show_default=False,
-                                           help="Project directory (default: the one given to runs, else .)."),
+    json_out: bool = options.json_out("the whole record"),
+    project: Optional[Path] = options.project("Project directory (default: the one given to runs, else .).",
+                                              default=None),
 ) -> None:
     """Show one run record: status, command, image, code, data, metrics and outputs."""
     from envbuild import store
@@ -115,7 +117,7 @@ def show(
 
 @app.command("verify")
 def verify(
-    json_out: bool = typer.Option(False, "--json", help="Print {ok, sealed, problems, notes} as JSON on stdout."),
+    json_out: bool = options.json_out("{ok, sealed, problems, notes}"),
 ) -> None:
     """Check that no run record was altered or removed after its run (the records' hash chain).
 
@@ -138,3 +140,40 @@ def verify(
         verdict = "[green]intact[/]" if not report.problems else f"[red]{len(report.problems)} problem(s)[/]"
         console.print(f"{report.sealed} sealed record(s) checked: {verdict}", highlight=False)
     raise typer.Exit(1 if report.problems else 0)
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="The run: an id, a unique prefix of one, or latest."),
+    output: str = typer.Argument(..., help="One of its outputs, as the record names it (e.g. outputs/model.pt)."),
+    name: str = typer.Option(..., "--name", help="The registered model's name; each call adds a version."),
+    tracking_uri: Optional[str] = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else the "
+                                     "project's \\[tool.envbuild.tracking] mlflow)."),
+    json_out: bool = options.json_out("{name, version, model_uri, source, tags}"),
+    project: Optional[Path] = options.project("Project directory (default: the one given to runs, else .).",
+                                              default=None),
+) -> None:
+    """Register a run's output file as a model version in MLflow's model registry, with its lineage.
+
+    The file must be the one the run wrote (its sha256 is checked against the record). The version
+    is tagged with the run id, the output's sha256, the image digest and id, base digest, lock hash,
+    commit (and whether dirty) and the data manifest digests; `envbuild trace models:/NAME/VERSION`
+    walks back from it. Needs MLflow (pip install 'envbuild\\[mlflow]').
+
+    Example: envbuild runs register latest outputs/model.pt --name mnist
+    """
+    from envbuild import modelregistry, store
+    from envbuild.output import console, info, print_json
+
+    root = (project or ctx.obj or Path(".")).resolve()
+    run_dir, record = store.load_run(root, ref)
+    uri = modelregistry.tracking_uri(root, tracking_uri)
+    info(f"registering {output} of run {record['id']} as {name} ...", markup=False)
+    done = modelregistry.register(root, uri, run_dir, record, output, name)
+    if json_out:
+        print_json(done)
+        return
+    console.print(f"registered [bold]{done['model_uri']}[/] (sha256 {done['tags']['envbuild.output_sha256']}) "
+                  f"from run {record['id']}; trace it with: envbuild trace {done['model_uri']}")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from envbuild.commands import options
+
 
 def verify(
     reproduce_run: str = typer.Option(
@@ -13,8 +15,10 @@ def verify(
     rtol: float = typer.Option(1e-5, "--rtol", help="Relative metric tolerance for --reproduce."),
     atol: float = typer.Option(1e-8, "--atol", help="Absolute metric tolerance for --reproduce."),
     metric: list[str] = typer.Option(None, "--metric", help="NAME=TOL for one metric with --reproduce. Repeatable."),
-    project: Path = typer.Option(Path("."), "--project", "-C", help="Project directory."),
-    json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
+    project: Path = options.project("Project directory."),
+    json_out: bool = options.json_out("the checks"),
+    report_file: Path = typer.Option(None, "--report", metavar="FILE", help="Also write the checks and the HTML "
+                                     "report of the runs (with --reproduce both runs, else the latest) to FILE."),
 ) -> None:
     """Check, for CI, that the environment is what the lock says and results still come back.
 
@@ -39,5 +43,11 @@ def verify(
         for c in checks:
             mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
             console.print(f"{mark} {c.name}: {c.detail}")
+    if report_file:
+        from envbuild import report, store
+
+        runs = next((c.runs for c in checks if c.runs), None) or [r["id"] for r in store.list_runs(project, limit=1)]
+        report.write(project.resolve(), runs, report_file, checks)
+        info(f"report written: {report_file}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

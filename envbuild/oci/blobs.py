@@ -60,6 +60,17 @@ class Store:
             raise EnvbuildError(f"{digest!r} is not a sha256 digest")
         return self.root / "blobs" / "sha256" / hexd
 
+    def description(self, config_digest: str) -> Path:
+        """Where assemble keeps what it wrote for an image (its manifest, blobs, base), by image id."""
+        return self.root / "images" / f"{config_digest.split(':', 1)[1]}.json"
+
+    def manifest_digest(self, config_digest: str) -> str | None:
+        """The manifest digest envbuild wrote for an image id; None for an image it has no description of."""
+        try:
+            return json.loads(self.description(config_digest).read_text())["manifest_digest"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
 

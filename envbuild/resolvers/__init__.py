@@ -3,8 +3,10 @@
 Each pip resolver module (piptools, uv) has
     resolve(spec, out_path, upgrade, upgrade_packages, previous) -> ResolverInfo
 and writes the same format: `name==version` pins with every artifact's sha256, no index URL,
-no find-links path, no credential. `pip_resolver(spec)` picks the module; pip-tools stays the
-default but can only resolve for the interpreter it runs on, so other targets go to uv.
+no find-links path, no credential. `pip_resolver(spec)` picks the module: uv by default (fast,
+and it resolves for any target); pip-tools when the spec says `resolver = "pip-tools"`, which can
+only resolve for the interpreter it runs on, so other targets still go to uv. Both get the same
+sources (resolvers/indexes.py), so both lock the same pins.
 Conda solvers (rattler, conda_lock) have the same shape for conda-lock.yml.
 """
 
@@ -57,7 +59,7 @@ def host_target() -> tuple[str, str | None]:
 
 def pip_resolver_name(spec: object) -> tuple[str, str]:
     """(resolver to use, note): pip-tools when it can target the spec, else uv with the reason."""
-    wanted = getattr(spec, "resolver", "pip-tools")
+    wanted = getattr(spec, "resolver", "uv")
     if wanted == "uv":
         return "uv", ""
     py, plat = host_target()

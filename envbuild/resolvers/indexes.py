@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-PYPI = "https://pypi.org/simple"
+
+
+def default_index() -> str:
+    """pip's built-in default index (uv's is the same): taken from pip, not spelled out here."""
+    from pip._internal.models.index import PyPI
+
+    return PyPI.simple_url
 LOCAL = "local"
 
 
@@ -50,7 +56,7 @@ def _pip_config() -> dict[str, str]:
 def pip_index_urls() -> list[str]:
     """pip's index URLs as configured (credentials included: never record these)."""
     cfg = _pip_config()
-    return [u for u in [cfg.get("index-url") or PYPI, *cfg.get("extra-index-url", "").split()] if u]
+    return [u for u in [cfg.get("index-url") or default_index(), *cfg.get("extra-index-url", "").split()] if u]
 
 
 def unreachable(urls: list[str], timeout: float = 5) -> list[str]:
@@ -106,9 +112,14 @@ class Sources:
         return replace(self, extra_index_urls=(*self.extra_index_urls, *index_urls),
                        find_links=(*self.find_links, *find_links))
 
+    def merged(self, over: "Sources") -> "Sources":
+        """These sources with `over`'s laid on top: its index replaces ours, its extras and links add."""
+        return replace(self.plus(over.extra_index_urls, over.find_links), index_url=over.index_url or self.index_url,
+                       no_index=self.no_index or over.no_index)
+
     def public(self) -> list[str]:
         """For envbuild.lock: no credential, local ones as "local"."""
-        urls = [] if self.no_index else [self.index_url or PYPI]
+        urls = [] if self.no_index else [self.index_url or default_index()]
         return _unique(public_url(u) for u in [*urls, *self.extra_index_urls, *self.find_links])
 
     def pip_env(self) -> dict[str, str | None]:
@@ -121,7 +132,12 @@ class Sources:
 
     def uv_env(self) -> dict[str, str | None]:
         """Overlay for uv (which reads no pip configuration)."""
-        return {**{k: None for k in UV_SOURCE_VARS}, **self._vars("UV_", ",")}
+        transport = dict(self.transport)
+        carried = {"SSL_CERT_FILE": transport.get("cert"), "HTTPS_PROXY": transport.get("proxy"),
+                   "UV_HTTP_TIMEOUT": transport.get("timeout") or transport.get("default-timeout")}
+        # pip takes the best version across every index and find-links; so must uv, or the pins differ
+        return {**{k: None for k in UV_SOURCE_VARS}, "UV_INDEX_STRATEGY": "unsafe-best-match",
+                **{k: v for k, v in carried.items() if v}, **self._vars("UV_", ",")}
 
     def _vars(self, prefix: str, links_sep: str) -> dict[str, str | None]:
         """The source variables pip and uv share the names of (PIP_INDEX_URL, UV_INDEX_URL ...)."""
@@ -156,11 +172,14 @@ def uv_sources() -> Sources:
 
 
 def sources_for(spec: Any) -> Sources:
-    """The one source list both `envbuild lock` and the wheelhouse use for a spec: the configuration
-    of the resolver that locks it (pip's, or uv's UV_* variables), plus the spec's torch source."""
+    """The one source list both `envbuild lock` and the wheelhouse use for a spec: pip's configuration
+    (what the host already has), with uv's UV_* variables laid over it when uv locks, plus the spec's
+    torch source. So pip-tools and uv see the same indexes and find-links, and lock the same pins."""
     from envbuild.cuda import torch_source
     from envbuild.resolvers import pip_resolver_name
 
-    base = uv_sources() if pip_resolver_name(spec)[0] == "uv" else pip_sources()
+    base = pip_sources()
+    if pip_resolver_name(spec)[0] == "uv":
+        base = base.merged(uv_sources())
     index, links = torch_source(spec)
     return base.plus(index, links)

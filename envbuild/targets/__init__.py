@@ -50,6 +50,8 @@ class Job:
     lock: Any  # envbuild.lockfile.EnvLock | None (None when run with --image)
     repo_digest: str | None = None  # repo@sha256:... where the image was pushed (pulled by digest elsewhere)
     image_env: dict[str, str] = field(default_factory=dict)  # the image's own ENV (PATH, ...)
+    stdin: str | None = None  # runner.stdin_mode: "tty", "pipe" or None (local engine only)
+    mounts: list[tuple[Path, str]] = field(default_factory=list)  # more (host dir, container dir), read-write
     from_lock: bool = True  # the lock's own image (envbuild can write it again); False: a given --image
     placement: dict[str, Any] = field(default_factory=dict)  # the record's placement section
 

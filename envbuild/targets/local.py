@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -30,14 +31,24 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
 
 
+# docker's default detach keys (ctrl-p,ctrl-q) would eat Ctrl-P in a shell and leave a detached
+# container with no one to finish its record: a sequence nobody types instead.
+DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
+
+
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path) -> list[str]:
+                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
+                mounts: list[tuple[Path, str]] = ()) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
-    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE."""
+    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
+    `stdin` (runner.stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
     state = store.state_dir(root)
-    options = ["--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+    io = {"tty": ["-i", "-t", "--detach-keys", DETACH_KEYS], "pipe": ["-i"]}.get(stdin or "", [])
+    options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
                "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
                "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
+    for host, inside in mounts:
+        options += ["-v", f"{host}:{inside}"]
     for k, v in env.items():
         options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
@@ -45,16 +56,35 @@ def docker_args(name: str, image: str, command: list[str], env: dict[str, str], 
     return engine.run_args(image, command, network=network, options=options)
 
 
+def terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: Stopper) -> int:
+    """`docker run -it` on the user's own terminal: docker puts it in raw mode, so Ctrl-C reaches
+    the container's foreground process as in a local one, and docker (in our process group) gets
+    SIGWINCH and resizes the container's terminal. Nothing is captured: the screen mixes what was
+    typed (a password, a token) with what was printed, so stdout.log/stderr.log stay empty."""
+    from envbuild import record as rec
+
+    for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
+        (run_dir / name).touch()
+    stopper.started = True
+    proc = subprocess.Popen([engine.docker_bin(), *args], env=cli_env(env))
+    try:
+        return proc.wait()
+    finally:
+        stopper.done.set()
+
+
 def container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: Stopper,
-                  out: IO[bytes], err: IO[bytes]) -> int:
-    """Run docker with output streamed live to the terminal and to stdout.log/stderr.log."""
+                  out: IO[bytes], err: IO[bytes], stdin: str | None = None) -> int:
+    """Run docker with our stdin passed on and its output streamed live to the terminal and to
+    stdout.log/stderr.log."""
     from envbuild import record as rec
 
     with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
         stopper.started = True
         # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
+        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env),
+                                start_new_session=True)
         pumps = [threading.Thread(target=pump, args=(proc.stdout, [out_log, out]), daemon=True),
                  threading.Thread(target=pump, args=(proc.stderr, [err_log, err]), daemon=True)]
         for t in pumps:
@@ -98,9 +128,14 @@ class LocalTarget(Target):
         from envbuild import record as rec
 
         job.placement["job_id"] = job.name  # the container's name
-        args = docker_args(job.name, job.image, job.command, job.env, job.network, job.gpus, job.root, job.run_dir)
+        args = docker_args(job.name, job.image, job.command, job.env, job.network, job.gpus, job.root, job.run_dir,
+                           job.stdin, job.mounts)
         try:
-            code = container_run(args, job.env, job.run_dir, stopper, out, err)
+            if job.stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
+                signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
+                code = terminal_run(args, job.env, job.run_dir, stopper)
+            else:
+                code = container_run(args, job.env, job.run_dir, stopper, out, err, job.stdin)
         except OSError as e:
             raise EngineError(f"docker run could not start: {e}") from None
         if stopper.signum is None and code != 0 and engine.server_version() is None:  # the engine went away

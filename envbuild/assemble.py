@@ -57,6 +57,7 @@ class Written:
     downloaded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    materials: list[dict[str, Any]] = field(default_factory=list)  # every locked file installed (materials.py)
 
     @property
     def id(self) -> str:
@@ -66,13 +67,14 @@ class Written:
         return {"config": self.config.descriptor(), "manifest_digest": self.manifest_digest,
                 "manifest": self.manifest.decode(), "layers": [b.descriptor() for b in self.layers],
                 "diff_ids": self.diff_ids, "base_name": self.base_name, "base_layers": self.base_layers,
-                "platform": self.platform, "comments": self.comments}
+                "platform": self.platform, "comments": self.comments, "materials": self.materials}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Written":
         blob = lambda x: Blob(x["mediaType"], x["digest"], int(x["size"]))  # noqa: E731
         return cls(blob(d["config"]), d["manifest_digest"], d["manifest"].encode(), [blob(x) for x in d["layers"]],
-                   list(d["diff_ids"]), d["base_name"], int(d["base_layers"]), d["platform"], list(d["comments"]))
+                   list(d["diff_ids"]), d["base_name"], int(d["base_layers"]), d["platform"], list(d["comments"]),
+                   materials=list(d.get("materials") or []))
 
 
 def describe(store: Store, written: Written) -> None:
@@ -262,8 +264,11 @@ def assemble(spec: Spec, lock: EnvLock, labels: dict[str, str], *, platform: str
     store.put_bytes(manifest)
     from envbuild.oci.blobs import digest_of
 
+    from envbuild.materials import of_fetched
+
     written = Written(config, digest_of(manifest), manifest, layers, cfg.diff_ids, base.ref.name, len(base.layers),
-                      platform, [x.comment for x in own], ctx.downloaded, ctx.cached, ctx.notes)
+                      platform, [x.comment for x in own], ctx.downloaded, ctx.cached, ctx.notes,
+                      [m.to_dict() for m in of_fetched(files for _, files in fetched)])
     describe(store, written)
     return written
 

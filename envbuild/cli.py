@@ -11,8 +11,8 @@ import sys
 import typer
 
 from envbuild import __version__
-from envbuild.commands import (base, build, config, devcontainer, diff, doctor, init, lock, notebook, push, report,
-                               reproduce, run, runs, shell, trace, verify)
+from envbuild.commands import (base, build, config, devcontainer, diff, doctor, init, keys, lock, notebook, push,
+                               report, reproduce, run, runs, shell, trace, verify)
 
 HELP = ("Reproducible ML environments: lock dependencies and the base image digest, build a "
         "hermetic image, run training in it with seeds fixed, and keep a record of every run.\n\n"
@@ -51,6 +51,7 @@ COMMANDS = {
     "report": lambda a: a.command("report")(report.report),
     "trace": lambda a: a.command("trace")(trace.trace),
     "verify": lambda a: a.command("verify")(verify.verify),
+    "keys": lambda a: a.add_typer(keys.app, name="keys"),
 }
 
 

@@ -65,10 +65,16 @@ def _noop_build(args: list[str]) -> bool:
 
         if outdated(spec, lock, data["Id"]):
             return False  # the full CLI rewrites .devcontainer/devcontainer.json
+        from envbuild import attest, keys
+
+        sbom, signed = attest.paths(spec.root, digest)
+        if not sbom.is_file() or (not signed.is_file() and (keys.keys_dir() / keys.PRIVATE).is_file()):
+            return False  # the full CLI writes the SBOM or provenance this image lacks
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly
         return False
     if "--json" in given:
-        _write_json({"ref": ref, "id": data["Id"], "digest": digest, "up_to_date": True, "downloaded": [], "cached": []})
+        _write_json({"ref": ref, "id": data["Id"], "digest": digest, "up_to_date": True, "downloaded": [], "cached": [],
+                     "sbom": str(sbom), "provenance": str(signed) if signed.is_file() else None})
     else:
         print(f"{ref} is up to date (id {data['Id']}, digest {digest})", file=sys.stderr)
     return True

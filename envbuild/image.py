@@ -299,7 +299,7 @@ def built_and_described(spec: Spec, lock: EnvLock, store: Any, *, bake_code: boo
 
     result = build(spec, lock, bake_code=bake_code, team_base=team_base, platform=platform, log=log)
     written = assemble.described(store, result.id)
-    if written is None:
+    if written is None or not written.materials:  # described before envbuild recorded materials: write it again
         result = build(spec, lock, bake_code=bake_code, team_base=team_base, platform=platform, no_cache=True, log=log)
         written = assemble.described(store, result.id)
     if written is None:
@@ -441,6 +441,10 @@ def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], 
         "image_bytes": sum(b.size for b in written.layers) + written.config.size + len(written.manifest),
         "pushed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    from envbuild import attest
+
+    att = attest.write(root, lock, written, local, say)
+    entry["attached"] = attest.push(target, att, written.manifest, say)
     images = read_images(root)
     images[record_key(local, lock)] = entry
     atomic_write_json(_images_json(root), images)

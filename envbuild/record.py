@@ -21,8 +21,9 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   seed: int
   determinism: {enabled: bool, env: {PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, NVIDIA_TF32_OVERRIDE, ...},
                 settings: [str, ...] (what the in-process hook applied)}
-  image: {ref, id (docker inspect .Id, local), repo_digest ("repo@sha256:...", registry, or null),
-          base, base_digest, lock_hash,
+  image: {ref, id (docker inspect .Id, local), digest (manifest, as envbuild wrote it) | null,
+          repo_digest ("repo@sha256:...", registry, or null), base, base_digest, lock_hash,
+          provenance: sha256 of the signed provenance envelope (attest.py) | null (optional; absent in old records),
           dev_hash, extends: {ref, id, digest} (only for a dev image, envbuild/dev.py: the dev groups'
           hash and the training image it is built on)}
   lock: {envbuild_lock_sha256, lock_hash, inputs_hash, lockfiles: {name: sha256},

@@ -24,9 +24,6 @@ from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
-RUN_OUTPUT_FILES).
-CONTAINER_RUN_DIR = "/envbuild/run"
-RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
 DETACHED_DIR = "detached"  # in .envbuild: one empty file per detached run not yet finished
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image

@@ -58,8 +58,26 @@ def check_driver(cuda_facts: dict[str, str]) -> Check:
     return Check("nvidia driver", ok, f"{detail}; {fix}" if fix else detail)
 
 
+def check_provenance(root: Path, lock: Any, image: str | None, key: Path | None) -> Check:
+    """The image's signed provenance, fetched from its registry by digest, matches the committed lock."""
+    from envbuild import attest
+    from envbuild.errors import EnvbuildError
+    from envbuild.image import pushed_digest
+
+    target = image or (pushed_digest(root, lock.lock_hash) if lock is not None else None)
+    if not target:
+        return Check("provenance", False, "the image of this lock was never pushed; run envbuild push, "
+                                          "or give --image REPO@sha256:...")
+    try:
+        artifact, _ = attest.verify(root, target, key)
+    except EnvbuildError as e:
+        return Check("provenance", False, f"{target}: {e}")
+    return Check("provenance", True, f"{target}: signed, subject and every material match the lock ({artifact})")
+
+
 def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str], None] = lambda m: None,
-           quiet: bool = False) -> list[Check]:
+           quiet: bool = False, provenance: bool = False, image: str | None = None,
+           key: Path | None = None) -> list[Check]:
     """Every check, in order; the image check needs a lock, the reproduction a good image."""
     from envbuild.errors import EnvbuildError
     from envbuild.reproduce import reproduce
@@ -69,6 +87,8 @@ def verify(root: Path, reproduce_run: str | None, tol: Any, say: Callable[[str],
     checks.append(check_image(spec, lock) if lock is not None else Check("image", False, "no lock to name an image"))
     if lock is not None and lock.cuda.get("min_driver"):
         checks.append(check_driver(lock.cuda))
+    if provenance:
+        checks.append(check_provenance(root, lock, image, key))
     if reproduce_run:
         try:
             r = reproduce(root, reproduce_run, tol, quiet=quiet, say=say)

@@ -71,6 +71,14 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def write_conda_project(proj: Path, channel: Path, name: str, base: str, extra: str = "") -> Path:
+    """A project on make_build_channel's channel: python, greetlib, and six as a pip entry."""
+    write(proj / "pyproject.toml", f'[tool.envbuild]\nname = "{name}"\nbase = "{base}"\nconda = "environment.yml"\n{extra}')
+    write(proj / "environment.yml", f"channels: [{channel.as_uri()}]\n"
+                                    "dependencies:\n  - python=3.11\n  - greetlib\n  - pip:\n    - six==1.16.0\n")
+    return proj
+
+
 PLACEHOLDER = "/opt/envbuild-placeholder-prefix-0123456789abcdefghijklmnopqrstuvwxyz"
 
 

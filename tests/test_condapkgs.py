@@ -17,7 +17,7 @@ from envbuild.lockfile import require_lock
 from envbuild.spec import load_spec
 from envbuild.wheelhouse import Pin
 from tests.conftest import BASE_IMAGE, run_cli
-from tests.lockhelp import make_build_channel, write
+from tests.lockhelp import make_build_channel, write, write_conda_project
 
 SIX = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 PLATFORM = "linux/amd64"
@@ -28,11 +28,7 @@ def _locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A conda project (environment.yml with a pip: section), locked once by the real `envbuild lock`."""
     tmp = tmp_path_factory.mktemp("conda")
     make_build_channel(tmp / "channel")
-    proj = tmp / "proj"
-    write(proj / "pyproject.toml", f'[tool.envbuild]\nname = "ebt-conda-{uuid.uuid4().hex[:8]}"\n'
-                                   f'base = "{BASE_IMAGE}"\nconda = "environment.yml"\n')
-    write(proj / "environment.yml", f"channels: [{(tmp / 'channel').as_uri()}]\n"
-                                    "dependencies:\n  - python=3.11\n  - greetlib\n  - pip:\n    - six==1.16.0\n")
+    proj = write_conda_project(tmp / "proj", tmp / "channel", f"ebt-conda-{uuid.uuid4().hex[:8]}", BASE_IMAGE)
     r = run_cli("lock", cwd=proj, env={"ENVBUILD_CACHE_DIR": str(tmp / "lock-cache")})
     assert r.returncode == 0, r.stderr
     return proj

@@ -10,7 +10,8 @@ no gain in meaning):
     base bootstrap   bootstrap
     base build       teambase, image
     lock             locker (resolving), lockfile (the files and their freshness)
-    build, push      image (engine side), assemble + oci/ (writing the image)
+    build, push      image (engine side), assemble + oci/ (writing the image), attest + sbom +
+                     materials (the SBOM and signed provenance written and attached)
     run              runner, provenance (git, data, host facts), record
     shell, notebook  runner (a session of kind "shell"), notebook (the socket and its forwarding), dev
     devcontainer     devcontainer
@@ -19,7 +20,8 @@ no gain in meaning):
     diff             compare
     report           report (the HTML page)
     trace            lineage
-    verify           verify
+    verify           verify (attest: --provenance)
+    keys             keys (the signing key pair)
 
 Shared options (-C/--project, --json) come from commands/options.py.
 """

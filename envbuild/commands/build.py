@@ -43,6 +43,10 @@ def build(
     `docker load`. The tag is envbuild/<project>:<lock hash[:12]>: when it exists, nothing is
     done ("up to date"). A stale or missing lock is refused: run envbuild lock.
 
+    Every build writes the image's CycloneDX SBOM (each pip, conda and Debian package, the base's
+    too) and, once `envbuild keys generate` made a key, a signed SLSA provenance, to
+    .envbuild/attest/ (and into the --oci layout); `envbuild push` attaches both to the image.
+
     Examples: envbuild build · envbuild build --check · envbuild build --oci ./oci · envbuild build --platform linux/arm64
     """
     from envbuild import image
@@ -70,8 +74,14 @@ def build(
         result = image.build(spec, lock, bake_code=bake_code, no_cache=no_cache, platform=platform, log=info)
     if oci and check:
         image.export_oci(spec, lock, oci, platform=platform, bake_code=bake_code, log=info)
+    from envbuild import attest
+
+    att, written = attest.after_build(spec, lock, result, platform=platform, bake_code=bake_code, say=info)
+    if oci:
+        attest.write_layout(oci, att, written.manifest)
     if json_out:
         out = result.to_dict()
+        out.update(sbom=str(att.sbom), provenance=str(att.envelope) if att.envelope else None)
         if check:
             out.update(identical=difference is None, rebuilt_digest=rebuilt, difference=difference)
         print_json(out)

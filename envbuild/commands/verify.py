@@ -15,6 +15,13 @@ def verify(
     rtol: float = typer.Option(1e-5, "--rtol", help="Relative metric tolerance for --reproduce."),
     atol: float = typer.Option(1e-8, "--atol", help="Absolute metric tolerance for --reproduce."),
     metric: list[str] = typer.Option(None, "--metric", help="NAME=TOL for one metric with --reproduce. Repeatable."),
+    provenance: bool = typer.Option(
+        False, "--provenance", help="Also fetch the image's signed SLSA provenance from its registry by digest and "
+        "check the signature, the subject and every material against the committed lock files."),
+    key: Path = typer.Option(None, "--key", metavar="PUB", help="Public key for --provenance; default: the one "
+                             "envbuild keys generate wrote."),
+    image: str = typer.Option(None, "--image", metavar="REPO@sha256:...", help="The image for --provenance; "
+                              "default: the digest envbuild push recorded for this lock."),
     project: Path = options.project("Project directory."),
     json_out: bool = options.json_out("the checks"),
     report_file: Path = typer.Option(None, "--report", metavar="FILE", help="Also write the checks and the HTML "
@@ -25,18 +32,23 @@ def verify(
     1. the lock is fresh (the spec has not changed since envbuild lock; nothing is resolved);
     2. the image named by the lock hash is present and labelled with that lock hash;
     3. with a CUDA torch build locked: this host's NVIDIA driver is new enough for it (no driver passes);
-    4. with --reproduce RUN, that run reproduces within tolerance (see envbuild reproduce).
+    4. with --provenance, the image's attestation (fetched from the registry by the image digest) is
+       signed by --key, names that digest as its subject, and every lock file, the base digest and
+       each wheel, conda package and .deb it names match the committed lock;
+    5. with --reproduce RUN, that run reproduces within tolerance (see envbuild reproduce).
 
     Exit 0 when every check passes, 1 when any fails.
 
-    Example (CI): envbuild verify --reproduce latest --metric loss=1e-3
+    Examples (CI): envbuild verify --reproduce latest --metric loss=1e-3 ·
+    envbuild verify --provenance --key team.pub
     """
     from envbuild.output import console, info, print_json
     from envbuild.reproduce import Tolerance, parse_metric_tolerances
     from envbuild.verify import to_dict, verify as run_checks
 
     tol = Tolerance(rtol, atol, parse_metric_tolerances(metric or []))
-    checks = run_checks(project.resolve(), reproduce_run, tol, say=info, quiet=json_out)
+    checks = run_checks(project.resolve(), reproduce_run, tol, say=info, quiet=json_out, provenance=provenance,
+                        image=image, key=key)
     if json_out:
         print_json(to_dict(checks))
     else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -38,6 +39,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
         (proj / "hello.py").write_text("print('hello')\n")
         image = f"envbuild/{name}:{lock.lock_hash[:12]}"
         ours = [*ENVBUILD, "run", "--on", "slurm", "hello.py"]
+        first = None
         try:
             first = json.loads(run([*ENVBUILD, "run", "--json", "--on", "slurm", "hello.py"], proj).stdout)
             bare = ["srun", f"--container={first['placement']['bundle']}", "python", "hello.py"]
@@ -48,6 +50,10 @@ def measure(runs: int, smoke: bool) -> list[Row]:
             local = repeat(lambda: timed([*ENVBUILD, "run", "hello.py"], proj), runs)
         finally:
             run(["docker", "rmi", image])
+            if first:  # this bench's image is its own: its bundles go with it
+                bundle = Path(first["placement"]["bundle"])
+                shutil.rmtree(bundle, ignore_errors=True)
+                shutil.rmtree(bundle.with_name(bundle.name.split("-")[0]), ignore_errors=True)
     ref = "srun --container (same bundle, command)"
     return [
         Row("slurm", ref, plain),

@@ -5,7 +5,7 @@ BIN       = $(VENV)/bin
 REGISTRY ?= 127.0.0.1:5000
 BASE     ?= $(REGISTRY)/envbuild/base:bookworm
 
-.PHONY: install test-tools test test-all test-fast demo docker-up base bench bench-smoke clean
+.PHONY: install test-tools test test-all test-fast demo docker-up slurm-up base bench bench-smoke clean
 
 $(BIN)/envbuild: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
@@ -19,6 +19,9 @@ install: $(BIN)/envbuild  ## virtualenv + editable install with test extras
 
 docker-up:  ## install (Debian, root) and start the Docker engine and the loopback registry
 	bash scripts/docker-up.sh
+
+slurm-up:  ## install (Debian, root) and start a one-node Slurm cluster that runs OCI bundles (envbuild run --on slurm)
+	bash scripts/slurm-up.sh
 
 base: install docker-up  ## bootstrap the base image into the loopback registry (skips when present)
 	$(BIN)/envbuild base bootstrap --push $(BASE)

@@ -13,7 +13,8 @@ from typing import Any
 from envbuild import record as rec
 from envbuild.errors import EnvbuildError
 
-STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "running": "RUNNING"}
+STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "cancelled": "KILLED",
+          "running": "RUNNING"}
 
 
 def tracking_uri(root: Path, uri: str) -> str:

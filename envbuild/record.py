@@ -12,7 +12,8 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   id: "20261128T063000Z-1a2b3c" (sortable by time)
   kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
         the shell or server, outputs are checksummed when it exits). Absent in older records: "run".
-  status: "running" | "succeeded" | "failed" | "interrupted"
+  status: "running" | "succeeded" | "failed" | "interrupted" | "cancelled" (the job was cancelled
+          where it ran, e.g. `scancel`; interrupted: envbuild itself got SIGINT/SIGTERM)
   exit_code: int | null;  reason: str | null (why it failed, when not the script's exit code)
   started_at, ended_at: ISO 8601 UTC;  duration_s: float | null
   command: [str, ...]  (argv run inside the container, e.g. ["python", "train.py", "--lr", "0.1"])
@@ -40,6 +41,13 @@ Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json
   reproduces: run id | null  (set by `envbuild reproduce`)
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
+  placement: {backend ("local" | "slurm" | "k8s"), target (the name given to --on), host (engine host, the
+         first node, the pod's node), cluster (Slurm ClusterName, kube context) | null, job_id (container
+         name, Slurm job id, Job name) | null,
+         nodes: [str], gpus: [str] (as seen on the node: nvidia-smi -L lines), state (the scheduler's last
+         word, e.g. COMPLETED) | null, detached: bool (submitted with --detach; `envbuild runs` finishes it),
+         Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null}
+         (optional: records before targets have none, and mean local)
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
   manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as
          manifests/<sha256>.json in the run dir)
@@ -72,7 +80,7 @@ PARAMS_FILE = "params.jsonl"
 SETTINGS_FILE = "determinism.jsonl"  # written by runtime/site/envbuild_hook.py
 CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by the hook
 METRICS_JSON = "metrics.json"
-STATUSES = ("running", "succeeded", "failed", "interrupted")
+STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
 KIND_RUN, KIND_SHELL = "run", "shell"
 
 

@@ -406,6 +406,7 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
         env=env,
         image=image_ref,
         stdout=sys.stderr.buffer if quiet else None,  # with --json, stdout holds only the JSON
+        on=(record.get("placement") or {}).get("target"),  # the same target again (older records: local)
     )
     return runner.run(project, req, reproduces=original_id)
 

@@ -10,32 +10,23 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store
-from envbuild.errors import EngineError, EnvbuildError, last_line
+from envbuild import chain, engine, image, manifest, nvidia, provenance, record as rec, store, targets
+from envbuild.errors import EnvbuildError
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Stopper  # noqa: F401 (WORKDIR: devcontainer)
 from envbuild.image import ImageFacts
 from envbuild.fsutil import sha256_file
 from envbuild.secrets import Masker, is_secret_name
 from envbuild.lockfile import ENVBUILD_LOCK, EnvLock, lock_path, read_conda_lock, read_lock, read_pip_lock, staleness
 from envbuild.spec import Spec, load_spec
 
-WORKDIR = "/workspace"  # where the project is mounted in the container
-# The run's records must not be writable by the run: the project's .envbuild is mounted read-only
-# over itself, and the run writes (envbuild.track, the seeding hook) into a directory of its own,
-# mounted here, from which envbuild takes only the files it reads (RUN_OUTPUT_FILES).
-CONTAINER_RUN_DIR = "/envbuild/run"
-RUN_IO_DIR = "container"  # that directory, inside the run dir on the host
 RUN_OUTPUT_FILES = (rec.METRICS_FILE, rec.PARAMS_FILE, rec.SETTINGS_FILE, rec.METRICS_JSON, rec.CUDA_FILE)
+DETACHED_DIR = "detached"  # in .envbuild: one empty file per detached run not yet finished
 CONTAINER_HOME = "/tmp"  # writable for any --user uid, which has no home in the image
-ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
-STOP_GRACE_S = 10  # after the first signal, how long the script gets before it is killed
 DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE": "0",
                    # NGC images set it to 1; torch reads "0" as unset (docker run cannot unset a variable)
                    "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "0"}
@@ -155,6 +146,9 @@ class RunRequest:
     stdin: bool = True  # False: the container gets no stdin (a server)
     mounts: list[tuple[Path, str]] = field(default_factory=list)  # (host dir, container dir), read-write
     tty: bool | None = None  # None: a terminal when our stdin and stdout are terminals (docker run -it)
+    on: str | None = None  # the target (--on NAME); None: local
+    detach: bool = False  # submit and return (targets that queue jobs)
+    dry_run: bool = False  # print what would be submitted; run nothing, keep no record
 
 
 def _foreground() -> bool:
@@ -187,122 +181,6 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
     env = {**spec.env, **req.env, "HOME": CONTAINER_HOME, "PYTHONUNBUFFERED": "1", **determinism,
            "ENVBUILD_RUN_ID": run_id, "ENVBUILD_RUN_DIR": CONTAINER_RUN_DIR}
     return env, determinism
-
-
-def cli_setting(name: str) -> bool:
-    """Whether the docker CLI itself reads this variable (HOME finds ~/.docker, DOCKER_HOST/CONTEXT/
-    CONFIG pick the engine): a container value for it must not replace the user's in the CLI's
-    environment. Secret-looking names are not among them (the CLI reads none such)."""
-    from envbuild.provenance import is_secret_name
-
-    return name in ("HOME", "PATH") or (name.startswith("DOCKER_") and not is_secret_name(name))
-
-
-def cli_env(env: dict[str, str]) -> dict[str, str]:
-    """The docker CLI's environment: the user's own, plus the container values passed by name."""
-    return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
-
-
-# docker's default detach keys (ctrl-p,ctrl-q) would eat Ctrl-P in a shell and leave a detached
-# container with no one to finish its record: a sequence nobody types instead.
-DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
-
-
-def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
-                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
-                mounts: list[tuple[Path, str]] = ()) -> list[str]:
-    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
-    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
-    `stdin` (stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
-    state = store.state_dir(root)
-    io = {"tty": ["-i", "-t", "--detach-keys", DETACH_KEYS], "pipe": ["-i"]}.get(stdin or "", [])
-    options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
-               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
-               "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
-    for host, inside in mounts:
-        options += ["-v", f"{host}:{inside}"]
-    for k, v in env.items():
-        options += ["-e", f"{k}={v}" if cli_setting(k) else k]
-    if gpus:
-        options += ["--gpus", gpus]
-    return engine.run_args(image, command, network=network, options=options)
-
-
-class _Stopper:
-    """SIGINT/SIGTERM while a run is on: stop the container (the same signal, then a kill)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.signum: int | None = None
-        self.container = False  # set once `docker run` is started
-        self.done = threading.Event()
-
-    def handle(self, signum: int, frame: Any) -> None:
-        again = self.signum is not None
-        self.signum = signum
-        if not self.container:
-            raise KeyboardInterrupt
-        threading.Thread(target=self._stop, args=(signum, again), daemon=True).start()
-
-    def _stop(self, signum: int, now: bool) -> None:
-        sig = "KILL" if now else signal.Signals(signum).name
-        deadline = time.monotonic() + STOP_GRACE_S
-        while not self.done.is_set():  # retry: the container may not exist yet
-            if time.monotonic() > deadline:
-                sig = "KILL"
-            engine.docker("kill", "--signal", sig, self.name, check=False)
-            if sig == "KILL" and self.done.wait(1):
-                return
-            self.done.wait(0.5 if sig == "KILL" else STOP_GRACE_S / 4)
-
-
-def _pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
-    fd = src.fileno()
-    while chunk := os.read(fd, 65536):
-        for s in sinks:
-            try:
-                s.write(chunk)
-                s.flush()
-            except (OSError, ValueError):
-                pass  # a closed terminal must not stop the log file
-
-
-def _terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper) -> int:
-    """`docker run -it` on the user's own terminal: docker puts it in raw mode, so Ctrl-C reaches
-    the container's foreground process as in a local one, and docker (in our process group) gets
-    SIGWINCH and resizes the container's terminal. Nothing is captured: the screen mixes what was
-    typed (a password, a token) with what was printed, so stdout.log/stderr.log stay empty."""
-    for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
-        (run_dir / name).touch()
-    stopper.container = True
-    proc = subprocess.Popen([engine.docker_bin(), *args], env=cli_env(env))
-    try:
-        return proc.wait()
-    finally:
-        stopper.done.set()
-
-
-def _container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: _Stopper,
-                   out: IO[bytes], err: IO[bytes], stdin: str | None) -> int:
-    """Run docker with our stdin passed on and its output streamed live to the terminal and to
-    stdout.log/stderr.log."""
-    with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
-        stopper.container = True
-        # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
-        pumps = [threading.Thread(target=_pump, args=(proc.stdout, [out_log, out]), daemon=True),
-                 threading.Thread(target=_pump, args=(proc.stderr, [err_log, err]), daemon=True)]
-        for t in pumps:
-            t.start()
-        try:
-            code = proc.wait()
-        finally:
-            stopper.done.set()
-        for t in pumps:
-            t.join()
-    return code
 
 
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
@@ -341,23 +219,6 @@ def make_output_dirs(spec: Spec) -> None:
                                 "fix the path or remove what is in its way") from None
 
 
-def choose_gpus(spec: Spec, req: RunRequest) -> str | None:
-    """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
-    if req.gpus is not None:
-        wanted = None if req.gpus in ("none", "0") else req.gpus
-        if wanted and not engine.nvidia_runtime():
-            raise EnvbuildError(f"--gpus {req.gpus}: this Docker engine has no NVIDIA runtime; install the "
-                                "NVIDIA Container Toolkit, or run without --gpus")
-        return wanted
-    if spec.gpus and not engine.nvidia_runtime():
-        from envbuild.output import info
-
-        info(f"note: {spec.source.name} asks for gpus = {spec.gpus!r} but this engine has no NVIDIA runtime; "
-             "running on CPU")
-        return None
-    return spec.gpus
-
-
 def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Run `req.command` in the project's image and return (run dir, final record).
 
@@ -377,17 +238,21 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
+    target = targets.get(spec, req.on)
+    record["placement"] = placement = target.placement()
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
-    stopper = _Stopper(name)
-    stdin = stdin_mode(req)
+    job: Job | None = None
+    stopper = Stopper(lambda sig: job and target.kill(job, sig))
+    stdin = stdin_mode(req) if target.backend == "local" else None  # a queued job reads no terminal
     old = {s: signal.signal(s, stopper.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            record["gpus"] = gpus = choose_gpus(spec, req)
+            record["gpus"] = gpus = target.choose_gpus(spec, req.gpus)
             make_output_dirs(spec)
             docker_version = engine.require_engine()
             lock = read_lock(spec.root) if req.image else current_lock(spec, req.relock)
-            found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus)  # before any pull or build
+            # before any pull or build; GPUs elsewhere are checked there
+            found, gpu_env = nvidia.preflight(lock.cuda if lock else {}, gpus if target.backend == "local" else None)
             facts = image.inspect_or_pull(req.image, show_pull=True) if req.image else resolve_image(spec, lock)
             extends = None
             if req.dev and spec.dev_groups and not req.image:
@@ -395,7 +260,6 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
 
                 built, extends = dev.build(spec, lock, log=_say), facts
                 facts = built.facts
-            ref = facts.ref
             record["image"] = image_facts(spec.root, facts, lock)
             if extends is not None:
                 record["image"]["dev_hash"] = facts.labels[dev.LABEL_DEV_HASH]
@@ -418,7 +282,21 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
             (run_dir / RUN_IO_DIR).mkdir()
-            args = docker_args(name, ref, req.command, env, network, gpus, spec.root, run_dir, stdin, req.mounts)
+            job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
+                      env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
+                      repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, image_env=dict(facts.env),
+                      stdin=stdin, mounts=list(req.mounts), placement=placement)
+            if req.dry_run:
+                shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
+                return run_dir, {"dry_run": target.render(job)}
+            target.prepare(job, _say)
+            record["env"]["ENVBUILD_RUN_DIR"] = job.env["ENVBUILD_RUN_DIR"]  # a target may move it (slurm)
+            if req.detach:
+                target.submit(job)
+                rec.write_record(run_dir, record)  # sealed when it ends (settle), like any running record
+                (store.state_dir(spec.root) / DETACHED_DIR).mkdir(exist_ok=True)
+                (store.state_dir(spec.root) / DETACHED_DIR / run_id).touch()
+                return run_dir, record
         except KeyboardInterrupt:
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
@@ -429,33 +307,64 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
         out = req.stdout or sys.stdout.buffer
         err = req.stderr or sys.stderr.buffer
         try:
-            if stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
-                signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
-                code = _terminal_run(args, env, run_dir, stopper)
-            else:
-                code = _container_run(args, env, run_dir, stopper, out, err, stdin)
-        except KeyboardInterrupt:  # a signal before the container could be asked to stop
+            outcome = target.run(job, stopper, out, err)
+        except KeyboardInterrupt:  # a signal before the job could be asked to stop
             signum = stopper.signum or signal.SIGINT
             return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + signum,
                                     f"{signal.Signals(signum).name} received")
-        except OSError as e:
-            _finish(spec, run_dir, record, masker, "failed", None, f"docker run could not start: {e}")
-            raise EngineError(f"docker run could not start: {e}") from None
+        except EnvbuildError as e:
+            _finish(spec, run_dir, record, masker, "failed", None, str(e))
+            raise
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")
-    if code != 0 and engine.server_version() is None:  # the engine went away under the run
-        return run_dir, _finish(spec, run_dir, record, masker, "failed", code,
-                                f"{ENGINE_FAILED}: the Docker engine stopped during the run (docker exited {code}); "
-                                "start the engine and run again")
-    if code == 125 and not (run_dir / rec.STDOUT_LOG).stat().st_size:
-        # docker's own failure (bad option, missing runtime): say docker's last line
-        last = last_line((run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
-        return run_dir, _finish(spec, run_dir, record, masker, "failed", code, f"docker run failed: {last}")
-    return run_dir, _finish(spec, run_dir, record, masker, "succeeded" if code == 0 else "failed", code, None)
+    return run_dir, _finish(spec, run_dir, record, masker, outcome.status, outcome.exit_code, outcome.reason)
+
+
+def settle(root: Path | str) -> list[str]:
+    """Finish the records of detached runs whose jobs have ended (`envbuild runs` calls this first);
+    the ids settled. A target that cannot be asked now (its cluster is away) leaves them running."""
+    spec = None
+    settled = []
+    waiting = store.runs_dir(root).parent / DETACHED_DIR  # a marker per detached run: no scan of every record
+    for marker in sorted(waiting.glob("*")) if waiting.is_dir() else []:
+        run_dir = store.runs_dir(root) / marker.name
+        try:
+            record = rec.read_record(run_dir)
+        except EnvbuildError:
+            marker.unlink(missing_ok=True)
+            continue
+        placement = record.get("placement") or {}
+        if record.get("status") != "running" or not placement.get("detached"):
+            marker.unlink(missing_ok=True)
+            continue
+        spec = spec or load_spec(root)
+        try:
+            target = targets.get(spec, placement.get("target"))
+            outcome = target.poll(placement)
+        except EnvbuildError:
+            continue
+        if outcome is None:
+            continue
+        target.collect(spec.root, run_dir, placement)
+        _finish(spec, run_dir, record, _detached_masker(spec, record), outcome.status, outcome.exit_code, outcome.reason)
+        marker.unlink(missing_ok=True)
+        settled.append(record["id"])
+    return settled
+
+
+def _detached_masker(spec: Spec, record: dict[str, Any]) -> Masker:
+    """The values to mask in a detached run's logs: the spec's secrets, and those of the names the
+    record redacted, as this shell has them (values given with --env are not kept anywhere)."""
+    from envbuild.provenance import REDACTED
+
+    redacted = [k for k, v in (record.get("env") or {}).items() if v == REDACTED]
+    values = [v for k, v in spec.env.items() if is_secret_name(k)]
+    values += [os.environ[k] for k in redacted if k in os.environ]
+    return Masker(values)
 
 
 def _take_run_files(run_dir: Path) -> None:

@@ -72,6 +72,7 @@ class Spec:
     torch_sources: dict[str, str] = field(default_factory=dict)  # cuda value -> index URL or find-links dir
     dev_groups: tuple[str, ...] = ()  # groups for working interactively: a dev image over the training one (dev.py)
     dev_dependencies: tuple[str, ...] = ()  # their requirements
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)  # [targets.NAME]: where runs go (--on NAME)
 
     @property
     def uses_pip(self) -> bool:
@@ -217,6 +218,60 @@ def _apt_list(file: Path, key: str, value: Any) -> tuple[str, ...]:
     return items
 
 
+def _positive(file: Path, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(file, key, f"must be a whole number of at least 1, got {value!r}", f"write e.g. {key.rsplit('.', 1)[-1]} = 1")
+    return value
+
+
+def _abs_path(file: Path, key: str, value: Any) -> str:
+    v = _str(file, key, value)
+    if not v.startswith("/"):
+        raise SpecError(file, key, f"{v!r} is not an absolute path", 'write a path every node sees, e.g. "/shared/envbuild"')
+    return v
+
+
+# The keys a [targets.NAME] table takes, per backend (envbuild/targets/ runs them; README lists them).
+TARGET_BACKENDS = ("local", "slurm", "k8s")
+TARGET_KEYS: dict[str, dict[str, Callable[[Path, str, Any], Any]]] = {
+    "local": {"gpus": _gpus},
+    "slurm": {"gpus": _gpus, "partition": _str, "nodes": _positive, "time": _str, "cpus-per-task": _positive,
+              "mem": _str, "gres": _str, "account": _str, "qos": _str, "shared": _abs_path,
+              "runtime": _choice(("oci", "pyxis", "apptainer")), "gpu-hook": _choice(("nvidia", "none")),
+              "sbatch-args": _str_list},
+    "k8s": {"gpus": _gpus, "namespace": _str, "context": _str, "kubeconfig": _str, "gpu-resource": _str,
+            "queue": _str, "volume": _str, "subpath": _str, "cpu": _str, "memory": _str, "service-account": _str},
+}
+
+
+def _targets(file: Path, key: str, value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise SpecError(file, key, f"must be a table of targets, got {value!r}", f'write [{key}.lab] backend = "slurm"')
+    out = {}
+    for name, table in value.items():
+        where = f"{key}.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise SpecError(file, where, "is not a target name", "use letters, digits, - and _ (e.g. lab, gpu-box)")
+        if not isinstance(table, dict):
+            raise SpecError(file, where, f"must be a table, got {table!r}", f'write [{where}] backend = "slurm"')
+        backend = table.get("backend", name if name in TARGET_BACKENDS else None)
+        if backend not in TARGET_BACKENDS:
+            raise SpecError(file, f"{where}.backend", f"{'missing' if backend is None else f'unknown backend {backend!r}'}",
+                            f"write backend = one of {', '.join(TARGET_BACKENDS)}")
+        checked: dict[str, Any] = {"backend": backend}
+        for k, v in table.items():
+            if k == "backend":
+                continue
+            keys = TARGET_KEYS[backend]
+            if k not in keys:
+                close = difflib.get_close_matches(k, list(keys), n=1, cutoff=0.6)
+                raise SpecError(file, f"{where}.{k}", f"unknown key for a {backend} target",
+                                f"did you mean '{close[0]}'?" if close else f"valid keys are: backend, {', '.join(sorted(keys))}")
+            checked[k] = keys[k](file, f"{where}.{k}", v)
+        out[name] = checked
+    return out
+
+
 # key -> (checker, Spec field)
 KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "name": (_str, "name"),
@@ -241,6 +296,7 @@ KEYS: dict[str, tuple[Callable[[Path, str, Any], Any], str]] = {
     "override-base": (_str_list, "override_base"),
     "cuda": (_cuda, "cuda"),
     "torch-sources": (_torch_sources, "torch_sources"),
+    "targets": (_targets, "targets"),
 }
 
 
@@ -470,6 +526,7 @@ def load_spec(root: Path | str = ".") -> Spec:
         torch_sources=settings.get("torch_sources", {}),
         dev_groups=dev_groups,
         dev_dependencies=dev_deps,
+        targets=settings.get("targets", {}),
     )
 
 

@@ -24,12 +24,31 @@ def _engine_ok() -> bool:
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Require a Docker engine: skip locally without one, fail under ENVBUILD_REQUIRE_DOCKER=1."""
-    if _engine_ok():
-        return
-    msg = "Docker engine not reachable (run `make docker-up`)"
+    if not _engine_ok():
+        _missing("Docker engine not reachable (run `make docker-up`)")
+
+
+def _missing(msg: str) -> None:
+    """A service a test needs is not there: fail under ENVBUILD_REQUIRE_DOCKER=1 (CI), else skip."""
     if os.environ.get("ENVBUILD_REQUIRE_DOCKER") == "1":
         pytest.fail(msg + " and ENVBUILD_REQUIRE_DOCKER=1 forbids skipping")
     pytest.skip(msg)
+
+
+def _slurm_ok() -> bool:
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and any(s.strip("*~") in ("idle", "mix", "alloc") for s in proc.stdout.split())
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(docker_engine: None) -> None:
+    """Require a Slurm cluster with a node up (make slurm-up): skip without one, fail under
+    ENVBUILD_REQUIRE_DOCKER=1 (CI brings it up)."""
+    if not _slurm_ok():
+        _missing("no Slurm cluster with a node up (sinfo; run `sudo make slurm-up`)")
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,13 @@ def test_bench_with_docker(bench: str, cases: int, base_image: str) -> None:
         assert "MB" in rows[0][8] and "MB" in rows[1][8]  # both image sizes
 
 
+@pytest.mark.docker
+@pytest.mark.slurm
+def test_bench_on_slurm(base_image: str, slurm_cluster: None) -> None:
+    rows = rows_of(smoke(str(BENCH / "slurm.py")), "slurm")
+    assert len(rows) == 3 and rows[1][7] in ("yes", "**NO**")
+
+
 def test_run_all_writes_one_report(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
     lines = smoke(str(BENCH / "run_all.py"), "--only", "data", "cli", "--out", str(out))

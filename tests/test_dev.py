@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from envbuild import dev, runner
+from envbuild.targets import local
 from envbuild.errors import EnvbuildError
 from envbuild.spec import load_spec
 
@@ -50,9 +51,9 @@ def test_the_dev_lock_keeps_only_what_the_training_lock_lacks():
 
 def test_docker_args_pass_stdin_and_a_terminal_only_when_asked(tmp_path: Path):
     def args(stdin):
-        return runner.docker_args("n", "img", ["python"], {}, "none", None, tmp_path, tmp_path, stdin)
+        return local.docker_args("n", "img", ["python"], {}, "none", None, tmp_path, tmp_path, stdin)
 
-    assert "-t" in args("tty") and "-i" in args("tty") and runner.DETACH_KEYS in args("tty")
+    assert "-t" in args("tty") and "-i" in args("tty") and local.DETACH_KEYS in args("tty")
     assert "-i" in args("pipe") and "-t" not in args("pipe")
     assert "-i" not in args(None)
     assert runner.stdin_mode(runner.RunRequest(command=["x"], stdin=False)) is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -12,6 +14,9 @@ from envbuild.commands import options
 def doctor(
     project: Path = options.project("The project whose base registry to check."),
     json_out: bool = options.json_out("the checks"),
+    on: Optional[str] = typer.Option(None, "--on", help="Check a target instead of this host: slurm (the "
+                                     "controller, nodes up, GPUs, the shared path), k8s (the API, GPUs), or a "
+                                     "target of the spec."),
 ) -> None:
     """Check the host: Docker engine, the base image's registry, NVIDIA GPUs and driver, disk, git, debootstrap, Python.
 
@@ -21,6 +26,8 @@ def doctor(
     In a project, the registry checked is the one of its configured base; elsewhere, 127.0.0.1:5000.
 
     Exits 1 when a required part is missing (GPUs and debootstrap are optional), 0 otherwise.
+
+    Examples: envbuild doctor · envbuild doctor --on slurm · envbuild doctor --on lab --json
     """
     from envbuild.checks import Check, run_checks
     from envbuild.errors import EXIT_FAILURE, EnvbuildError
@@ -37,7 +44,13 @@ def doctor(
             cuda_facts = lock.cuda if lock else {}
         except EnvbuildError as e:
             extra.append(Check("project spec", False, False, str(e), "fix it (envbuild config shows the error)"))
-    checks = run_checks(base, why, cuda_facts) + extra
+    if on and on != "local":
+        from envbuild import targets
+
+        spec = load_spec(project)
+        checks = [replace(c, fix="") if c.ok else c for c in targets.get(spec, on).doctor(spec)]
+    else:
+        checks = run_checks(base, why, cuda_facts) + extra
     ok = all(c.ok or not c.required for c in checks)
     if json_out:
         print_json({"ok": ok, "checks": [c.as_dict() for c in checks]})

@@ -40,6 +40,12 @@ def run(
     image: Optional[str] = typer.Option(None, "--image", help="Run in this image ref instead of the lock's "
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
+    on: Optional[str] = typer.Option(None, "--on", help="Where to run: a target of the spec ([tool.envbuild.targets.NAME]) "
+                                     "or a backend by name (local, slurm, k8s). Default: local."),
+    detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm, k8s); "
+                                "`envbuild runs` finishes the record when the job ends."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be submitted (k8s: the Job "
+                                 "manifest as JSON) and run nothing."),
     json_out: bool = options.json_out("the final run record (the script's stdout then goes to stderr)"),
     project: Path = options.project("Project directory (give it before SCRIPT)."),
 ) -> None:
@@ -55,7 +61,12 @@ def run(
 
     Ctrl-C stops the container (at a terminal it reaches your program, as in a local one). The exit code is your script's.
 
-    Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train
+    --on NAME runs it elsewhere with the same image and record: on Slurm the job runs the image by
+    digest as an OCI bundle (srun --container), waits and streams its log; the record's placement
+    says the job id, nodes and GPUs there.
+
+    Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train ·
+    envbuild run --on slurm train.py · envbuild run --on lab --detach train.py
     """
     import sys
 
@@ -69,9 +80,22 @@ def run(
     if network is not None and network not in NETWORKS:
         raise EnvbuildError(f"--network {network!r}: use one of {', '.join(NETWORKS)}")
     req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
-                            env=_parse_env(env), image=image, relock=relock,
+                            env=_parse_env(env), image=image, relock=relock, on=on, detach=detach,
+                            dry_run=dry_run,
                             stdout=sys.stderr.buffer if json_out else None)
     run_dir, record = runner.run(project, req)
+    if dry_run:
+        print(record["dry_run"])
+        raise typer.Exit(0)
+    if detach and record["status"] == "running":
+        placement = record["placement"]
+        if json_out:
+            print_json(record)
+        else:
+            print(placement["job_id"])
+            info(f"run {record['id']} submitted to {placement['target']} as job {placement['job_id']}; "
+                 "`envbuild runs` shows it finished when the job ends")
+        raise typer.Exit(0)
     if json_out:
         print_json(record)
     else:

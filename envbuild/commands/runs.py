@@ -26,9 +26,10 @@ def runs(
     ctx.obj = project  # `envbuild runs -C DIR show` reads it
     if ctx.invoked_subcommand is not None:
         return
-    from envbuild import store
+    from envbuild import runner, store
     from envbuild.output import console, print_json
 
+    runner.settle(project)  # records of detached jobs (--on slurm --detach) that have ended since
     records = store.list_runs(project, limit=n)
     if json_out:
         print_json(records)
@@ -50,7 +51,7 @@ def _fmt_metric(v: object) -> str:
 def _table(records: list) -> "object":
     from rich.table import Table
 
-    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "cancelled": "yellow", "running": "cyan"}
     table = Table(show_edge=False, header_style="bold")
     for col in ("id", "status", "started", "duration", "seed", "commit", "metrics"):
         table.add_column(col, no_wrap=col != "metrics")
@@ -106,6 +107,10 @@ def show(
         ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),
         ("run dir", str(run_dir)),
     ]
+    if record.get("placement"):  # where it ran (records before targets have none: local)
+        p = record["placement"]
+        rows.insert(3, ("placement", f"{p['backend']} ({p['target']}) job {p.get('job_id') or '-'} on "
+                                     f"{', '.join(p.get('nodes') or []) or '-'}" + (f", {p['state']}" if p.get("state") else "")))
     for k, v in rows:
         console.print(f"[bold]{k:>16}[/]  {v}", soft_wrap=True, markup=True, highlight=False)
 

@@ -1,0 +1,148 @@
+"""The local target: `docker run` on the engine the docker CLI points at, the project bind-mounted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from envbuild import engine, store
+from envbuild.errors import EngineError, EnvbuildError, last_line
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, pump
+
+ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
+
+
+def cli_setting(name: str) -> bool:
+    """Whether the docker CLI itself reads this variable (HOME finds ~/.docker, DOCKER_HOST/CONTEXT/
+    CONFIG pick the engine): a container value for it must not replace the user's in the CLI's
+    environment. Secret-looking names are not among them (the CLI reads none such)."""
+    from envbuild.provenance import is_secret_name
+
+    return name in ("HOME", "PATH") or (name.startswith("DOCKER_") and not is_secret_name(name))
+
+
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """The docker CLI's environment: the user's own, plus the container values passed by name."""
+    return {**os.environ, **{k: v for k, v in env.items() if not cli_setting(k)}}
+
+
+# docker's default detach keys (ctrl-p,ctrl-q) would eat Ctrl-P in a shell and leave a detached
+# container with no one to finish its record: a sequence nobody types instead.
+DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
+
+
+def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
+                gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
+                mounts: list[tuple[Path, str]] = ()) -> list[str]:
+    """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
+    only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
+    `stdin` (runner.stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
+    state = store.state_dir(root)
+    io = {"tty": ["-i", "-t", "--detach-keys", DETACH_KEYS], "pipe": ["-i"]}.get(stdin or "", [])
+    options = [*io, "--init", "--name", name, "--label", f"dev.envbuild.run={name}",
+               "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{root}:{WORKDIR}", "-w", WORKDIR,
+               "-v", f"{state}:{WORKDIR}/{state.name}:ro", "-v", f"{run_dir / RUN_IO_DIR}:{CONTAINER_RUN_DIR}"]
+    for host, inside in mounts:
+        options += ["-v", f"{host}:{inside}"]
+    for k, v in env.items():
+        options += ["-e", f"{k}={v}" if cli_setting(k) else k]
+    if gpus:
+        options += ["--gpus", gpus]
+    return engine.run_args(image, command, network=network, options=options)
+
+
+def terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: Stopper) -> int:
+    """`docker run -it` on the user's own terminal: docker puts it in raw mode, so Ctrl-C reaches
+    the container's foreground process as in a local one, and docker (in our process group) gets
+    SIGWINCH and resizes the container's terminal. Nothing is captured: the screen mixes what was
+    typed (a password, a token) with what was printed, so stdout.log/stderr.log stay empty."""
+    from envbuild import record as rec
+
+    for name in (rec.STDOUT_LOG, rec.STDERR_LOG):
+        (run_dir / name).touch()
+    stopper.started = True
+    proc = subprocess.Popen([engine.docker_bin(), *args], env=cli_env(env))
+    try:
+        return proc.wait()
+    finally:
+        stopper.done.set()
+
+
+def container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: Stopper,
+                  out: IO[bytes], err: IO[bytes], stdin: str | None = None) -> int:
+    """Run docker with our stdin passed on and its output streamed live to the terminal and to
+    stdout.log/stderr.log."""
+    from envbuild import record as rec
+
+    with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
+        stopper.started = True
+        # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
+        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env),
+                                start_new_session=True)
+        pumps = [threading.Thread(target=pump, args=(proc.stdout, [out_log, out]), daemon=True),
+                 threading.Thread(target=pump, args=(proc.stderr, [err_log, err]), daemon=True)]
+        for t in pumps:
+            t.start()
+        try:
+            code = proc.wait()
+        finally:
+            stopper.done.set()
+        for t in pumps:
+            t.join()
+    return code
+
+
+class LocalTarget(Target):
+    backend = "local"
+
+    def placement(self) -> dict[str, Any]:
+        return {**super().placement(), "host": socket.gethostname(), "nodes": [socket.gethostname()]}
+
+    def choose_gpus(self, spec: Any, wanted: str | None) -> str | None:
+        """--gpus must be honoured (error when impossible); the spec's gpus only where the host has them."""
+        if wanted is not None:
+            chosen = None if wanted in ("none", "0") else wanted
+            if chosen and not engine.nvidia_runtime():
+                raise EnvbuildError(f"--gpus {wanted}: this Docker engine has no NVIDIA runtime; install the "
+                                    "NVIDIA Container Toolkit, or run without --gpus")
+            return chosen
+        gpus = self.settings.get("gpus", spec.gpus)
+        if gpus and not engine.nvidia_runtime():
+            from envbuild.output import info
+
+            info(f"note: {spec.source.name} asks for gpus = {gpus!r} but this engine has no NVIDIA runtime; "
+                 "running on CPU")
+            return None
+        return gpus
+
+    def kill(self, job: Job, signame: str) -> None:
+        engine.docker("kill", "--signal", signame, job.name, check=False)
+
+    def run(self, job: Job, stopper: Stopper, out: IO[bytes], err: IO[bytes]) -> Outcome:
+        from envbuild import record as rec
+
+        job.placement["job_id"] = job.name  # the container's name
+        args = docker_args(job.name, job.image, job.command, job.env, job.network, job.gpus, job.root, job.run_dir,
+                           job.stdin, job.mounts)
+        try:
+            if job.stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
+                signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
+                code = terminal_run(args, job.env, job.run_dir, stopper)
+            else:
+                code = container_run(args, job.env, job.run_dir, stopper, out, err, job.stdin)
+        except OSError as e:
+            raise EngineError(f"docker run could not start: {e}") from None
+        if stopper.signum is None and code != 0 and engine.server_version() is None:  # the engine went away
+            return Outcome("failed", code, f"{ENGINE_FAILED}: the Docker engine stopped during the run "
+                                           f"(docker exited {code}); start the engine and run again")
+        if code == 125 and not (job.run_dir / rec.STDOUT_LOG).stat().st_size:
+            # docker's own failure (bad option, missing runtime): say docker's last line
+            last = last_line((job.run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
+            return Outcome("failed", code, f"docker run failed: {last}")
+        return Outcome("succeeded" if code == 0 else "failed", code, None)

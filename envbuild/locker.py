@@ -12,14 +12,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import replace_together, sha256_file
 from envbuild.store import state_dir
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
-                               inputs_hash, journal_path, lock_inputs, read_lock, read_pip_lock, stale_reasons,
+                               inputs_hash, journal_path, lock_inputs, read_lock, stale_reasons,
                                write_lock)
 from envbuild.spec import Spec
 
@@ -91,69 +91,19 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
     # the work dir sits in .envbuild (ignored by git, same file system): a killed lock leaves no litter
     with tempfile.TemporaryDirectory(prefix="lock-", dir=state_dir(root)) as tmp:
         work = Path(tmp)
-        resolver: dict[str, str] = {}
-        conda_solver: dict[str, str] = {}
-        indexes: list[str] = []
-        base_packages: dict[str, str] = {}
-        cuda_facts: dict[str, str] = {}
-        if spec.uses_pip:
-            from envbuild import cuda
-            from envbuild.resolvers import pip_resolver
-            from envbuild.resolvers.indexes import sources_for
+        from envbuild.ingredients import LockContext, all_ingredients
 
-            from envbuild import teambase
-
-            sources = sources_for(spec)  # refuses a cuda setting without a source before resolving
-            mod, note = pip_resolver(spec)
-            notes += [note] if note else []
-            pins = teambase.base_pins(base, spec.platforms[0])
-            teambase.check_direct(spec, pins)
-            limits = teambase.constraints(spec, pins, work / "base-constraints.txt") if pins else None
-            step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}"  # type: ignore[attr-defined]
-                 + (f" (the team base's {len(pins)} pins as constraints)" if pins else ""))
-            info = mod.resolve(spec, work / REQUIREMENTS_LOCK, upgrade, upgrade_packages, root / REQUIREMENTS_LOCK,
-                               constraints=limits)
-            resolver = info.to_dict()
-            indexes = sources.public()
-            locked_pins = {p.name.lower(): p.version for p in read_pip_lock(work)}
-            cuda.check_build(spec, locked_pins)
-            cuda_facts = cuda.lock_facts(spec.cuda, locked_pins)
-            if pins:
-                from envbuild.wheelhouse import parse_requirements_lock
-
-                locked = {p.name: p.version for p in parse_requirements_lock(work / REQUIREMENTS_LOCK)}
-                base_packages = teambase.shared(spec, pins, locked)
-                if base_packages:
-                    notes.append(f"{len(base_packages)} packages come from the team base and are not installed "
-                                 f"again: {', '.join(f'{n}=={v}' for n, v in base_packages.items())}")
-        if spec.conda is not None:
-            from envbuild.resolvers.conda_lock import conda_solver as pick
-
-            solver = pick()
-            step(f"Solving {spec.conda.name} with {solver.NAME} for {', '.join(spec.platforms)}")
-            conda_solver = solver.resolve(spec, work / CONDA_LOCK, upgrade, upgrade_packages, root / CONDA_LOCK).to_dict()
-            if not spec.uses_pip:
-                from envbuild.resolvers.conda_env import read_environment
-
-                if read_environment(spec.conda).pip:
-                    from envbuild.resolvers.indexes import uv_indexes
-
-                    indexes = uv_indexes()  # the pip: section is resolved with uv
-
-        system_packages: dict[str, str] = {}
-        if spec.system_packages:
-            from envbuild.debs import lock_system_packages
-
-            system_packages = lock_system_packages(spec, base, previous, upgrade, upgrade_packages,
-                                                   work / SYSTEM_PACKAGES_LOCK, step)
-
+        ctx = LockContext(spec, base, previous, upgrade, tuple(upgrade_packages), work, step, notes)
+        fields: dict[str, Any] = {"resolver": {}, "conda_solver": {}, "indexes": [], "system_packages": {},
+                                  "base_packages": {}, "cuda": {}}
+        for ingredient in reversed(all_ingredients()):
+            if ingredient.used_by(spec):
+                fields.update(ingredient.lock(ctx))
         names = [n for n in (REQUIREMENTS_LOCK, CONDA_LOCK, SYSTEM_PACKAGES_LOCK) if (work / n).is_file()]
         inputs = lock_inputs(spec)
         lock = EnvLock(envbuild=__version__, python=spec.python, platforms=list(spec.platforms),
                        inputs_hash=inputs_hash(inputs), inputs=inputs, base=base,
-                       lockfiles={n: sha256_file(work / n) for n in names}, resolver=resolver,
-                       conda_solver=conda_solver, indexes=indexes, system_packages=system_packages,
-                       base_packages=base_packages, epoch=source_date_epoch(), cuda=cuda_facts)
+                       lockfiles={n: sha256_file(work / n) for n in names}, epoch=source_date_epoch(), **fields)
         write_lock(work, lock)
         step("Writing lockfiles")
         replace_together(work, [*names, ENVBUILD_LOCK], root, journal_path(root))

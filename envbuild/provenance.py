@@ -78,9 +78,10 @@ def _answer(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> str | None:
 
 
 def empty_code() -> dict[str, Any]:
-    """The record's code section when nothing is known (no git, or before the run starts)."""
-    return {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
-            "remote": None, "changed_files": []}
+    """The record's code section when nothing is known (record.py owns its shape)."""
+    from envbuild.record import empty_code as empty
+
+    return dict(empty())
 
 
 def project_pathspec(root: Path, path: str) -> str | None:

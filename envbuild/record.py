@@ -7,8 +7,11 @@ Beside it in the run dir: `stdout.log`, `stderr.log`, `code.diff` (uncommitted d
 applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock`,
 `lock/conda-lock.yml`) so a run can be rebuilt and diffed later.
 
-Fields (schema_version 1; JSON Schema in envbuild/schemas/run-record.schema.json):
-  schema_version: 1
+Fields (schema_version 2; JSON Schema in envbuild/schemas/run-record.schema.json). `new` is the one
+constructor; the sections' names and types are the TypedDicts below, and a test holds the schema to
+them. Records of schema_version 1 (before `kind`) are read through `upgrade`, so every reader sees
+one shape; the file itself is never rewritten (its seal covers its bytes).
+  schema_version: 2
   id: "20261128T063000Z-1a2b3c" (sortable by time)
   kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
         the shell or server, outputs are checksummed when it exits). Absent in older records: "run".
@@ -64,12 +67,12 @@ import secrets
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, TypedDict
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_FILE = "record.json"
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
@@ -82,6 +85,108 @@ CUDA_FILE = "cuda.json"  # what torch saw inside the container, also written by 
 METRICS_JSON = "metrics.json"
 STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
 KIND_RUN, KIND_SHELL = "run", "shell"
+
+
+class Project(TypedDict):
+    name: str
+    root: str
+
+
+class Determinism(TypedDict):
+    enabled: bool
+    env: dict[str, str]
+    settings: list[str]
+
+
+class Image(TypedDict, total=False):
+    ref: Optional[str]
+    id: Optional[str]
+    digest: Optional[str]
+    repo_digest: Optional[str]
+    base: Optional[str]
+    base_digest: Optional[str]
+    lock_hash: Optional[str]
+    provenance: Optional[str]
+    dev_hash: Optional[str]
+    extends: Optional[dict[str, Any]]
+
+
+class Lock(TypedDict):
+    envbuild_lock_sha256: Optional[str]
+    lock_hash: Optional[str]
+    inputs_hash: Optional[str]
+    lockfiles: dict[str, str]
+    packages: dict[str, str]
+
+
+class Code(TypedDict, total=False):
+    commit: Optional[str]
+    branch: Optional[str]
+    dirty: Optional[bool]
+    diff_sha256: Optional[str]
+    diff_file: Optional[str]
+    remote: Optional[str]
+    changed_files: list[str]
+    error: str
+
+
+class Host(TypedDict):
+    os: str
+    kernel: str
+    machine: str
+    cpu: Optional[str]
+    cpus: Optional[int]
+    memory_bytes: Optional[int]
+    docker_version: Optional[str]
+    gpus: list[dict[str, Any]]
+
+
+class Manifests(TypedDict):
+    data: dict[str, str]
+    outputs: dict[str, str]
+
+
+class Withheld(TypedDict):
+    files: list[dict[str, Any]]
+    masked: dict[str, int]
+
+
+# section name -> its TypedDict: what tests hold the JSON schema to
+SECTIONS: dict[str, type] = {"project": Project, "determinism": Determinism, "image": Image, "lock": Lock,
+                             "code": Code, "host": Host, "manifests": Manifests, "withheld": Withheld}
+
+
+def empty_code() -> Code:
+    """The code section when nothing is known (no git, or before the run starts)."""
+    return {"commit": None, "branch": None, "dirty": False, "diff_sha256": None, "diff_file": None,
+            "remote": None, "changed_files": []}
+
+
+def new(run_id: str, *, kind: str, command: list[str], project: Project, seed: int, deterministic: bool,
+        image_ref: Optional[str], network: str, gpus: Optional[str], started: datetime) -> dict[str, Any]:
+    """A record as it is first written, status "running": every section present, nothing known yet."""
+    return {
+        "schema_version": SCHEMA_VERSION, "id": run_id, "kind": kind, "status": "running", "exit_code": None,
+        "reason": None, "started_at": iso(started), "ended_at": None, "duration_s": None,
+        "command": list(command), "project": project, "seed": seed,
+        "determinism": Determinism(enabled=deterministic, env={}, settings=[]),
+        "image": Image(ref=image_ref, id=None, repo_digest=None, base=None, base_digest=None, lock_hash=None),
+        "lock": Lock(envbuild_lock_sha256=None, lock_hash=None, inputs_hash=None, lockfiles={}, packages={}),
+        "code": empty_code(), "data": [], "dvc": None,
+        "host": Host(os="", kernel="", machine="", cpu=None, cpus=None, memory_bytes=None, docker_version=None,
+                     gpus=[]),
+        "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
+        "reproduces": None, "tags": {}, "withheld": Withheld(files=[], masked={}),
+        "manifests": Manifests(data={}, outputs={}),
+    }
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of any schema_version in the current shape (in memory only). 1 -> 2: `kind` came in;
+    a record from before it is a run."""
+    if isinstance(record, dict) and record.get("schema_version") == 1:
+        record = {**record, "schema_version": SCHEMA_VERSION, "kind": record.get("kind") or KIND_RUN}
+    return record
 
 
 def kind(record: dict[str, Any]) -> str:
@@ -146,9 +251,10 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise EnvbuildError(f"{path}: no run record here") from None
     except ValueError as e:
         raise EnvbuildError(f"{path}: not a valid run record ({e})") from None
+    record = upgrade(record)
     if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
         raise EnvbuildError(f"{path}: schema_version {record.get('schema_version') if isinstance(record, dict) else '?'} "
-                            f"is not {SCHEMA_VERSION}; this envbuild cannot read it")
+                            f"is not one this envbuild reads (1 to {SCHEMA_VERSION}); upgrade envbuild")
     return record
 
 
@@ -238,7 +344,8 @@ def example(**over: Any) -> dict[str, Any]:
     for tests, benchmarks and documentation."""
     H = "a" * 64
     r = {
-        "schema_version": 1, "id": "20261128T063000Z-1a2b3c", "status": "succeeded", "exit_code": 0,
+        "schema_version": SCHEMA_VERSION, "id": "20261128T063000Z-1a2b3c", "kind": KIND_RUN, "status": "succeeded",
+        "exit_code": 0,
         "reason": None, "started_at": "2026-11-28T06:30:00.000001Z", "ended_at": "2026-11-28T06:30:05.000001Z",
         "duration_s": 5.0, "command": ["python", "train.py"], "project": {"name": "p", "root": "/p"}, "seed": 1,
         "determinism": {"enabled": True, "env": {"PYTHONHASHSEED": "1"}, "settings": ["random.seed(1)"]},

@@ -185,23 +185,9 @@ def container_env(spec: Spec, req: RunRequest, seed: int, run_id: str) -> tuple[
 
 def _skeleton(run_id: str, spec: Spec, req: RunRequest, seed: int, network: str, gpus: str | None,
               started: Any) -> dict[str, Any]:
-    return {
-        "schema_version": rec.SCHEMA_VERSION, "id": run_id, "kind": req.kind, "status": "running", "exit_code": None,
-        "reason": None, "started_at": rec.iso(started), "ended_at": None, "duration_s": None,
-        "command": list(req.command), "project": {"name": spec.name, "root": str(spec.root)}, "seed": seed,
-        "determinism": {"enabled": spec.deterministic, "env": {}, "settings": []},
-        "image": {"ref": req.image, "id": None, "repo_digest": None, "base": None, "base_digest": None,
-                  "lock_hash": None},
-        "lock": {"envbuild_lock_sha256": None, "lock_hash": None, "inputs_hash": None, "lockfiles": {},
-                 "packages": {}},
-        "code": provenance.empty_code(),
-        "data": [], "dvc": None,
-        "host": {"os": "", "kernel": "", "machine": "", "cpu": None, "cpus": None, "memory_bytes": None,
-                 "docker_version": None, "gpus": []},
-        "env": {}, "params": {}, "metrics": {}, "outputs": [], "network": network, "gpus": gpus,
-        "reproduces": None, "tags": {}, "withheld": {"files": [], "masked": {}},
-        "manifests": {"data": {}, "outputs": {}},
-    }
+    return rec.new(run_id, kind=req.kind, command=req.command, project={"name": spec.name, "root": str(spec.root)},
+                   seed=seed, deterministic=spec.deterministic, image_ref=req.image, network=network, gpus=gpus,
+                   started=started)
 
 
 def make_output_dirs(spec: Spec) -> None:

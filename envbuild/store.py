@@ -9,7 +9,7 @@ from typing import Any
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_text
-from envbuild.record import RECORD_FILE, read_record
+from envbuild.record import RECORD_FILE, read_record, upgrade
 
 RUNS_DIR = Path(".envbuild") / "runs"
 
@@ -60,7 +60,7 @@ def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]
         except (OSError, ValueError):
             continue
         if isinstance(record, dict):
-            records.append(record)
+            records.append(upgrade(record))
     records.sort(key=lambda r: (str(r.get("started_at", "")), str(r.get("id", ""))), reverse=True)
     return records[:limit] if limit is not None else records
 

@@ -22,7 +22,7 @@ import pytest
 from envbuild import attest
 from envbuild.registry import parse_reference
 from tests.conftest import BASE_IMAGE, REGISTRY, REPO_ROOT, run_cli
-from tests.lockhelp import make_build_channel, write, write_conda_project
+from tests.helpers.projects import make_build_channel, write, write_conda_project
 
 pytestmark = pytest.mark.docker
 

@@ -17,7 +17,7 @@ from envbuild.lockfile import require_lock
 from envbuild.spec import load_spec
 from envbuild.wheelhouse import Pin
 from tests.conftest import BASE_IMAGE, run_cli
-from tests.lockhelp import make_build_channel, write, write_conda_project
+from tests.helpers.projects import make_build_channel, write, write_conda_project
 
 SIX = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 PLATFORM = "linux/amd64"

@@ -16,7 +16,7 @@ from envbuild import cuda
 from envbuild.errors import SpecError
 from envbuild.spec import load_spec
 from tests.helpers.wheels import torch_builds
-from tests.lockhelp import write
+from tests.helpers.projects import write
 
 
 def _offline_pip_env(tmp: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lockhelp import write
+from tests.helpers.projects import write
 
 # pip-compile --generate-hashes fetches what it must hash and read: on a loaded 2-core machine the lock
 # alone ran past the suite's 900 s default, so this test gets its own limit.

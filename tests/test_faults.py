@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, run_cli
 from tests.helpers.engines import cannot as _cannot, private_engine  # noqa: F401 - a fixture
-from tests.lockhelp import make_channel, write
+from tests.helpers.projects import make_channel, write
 
 LOCKFILES = ("requirements.lock", "conda-lock.yml", "envbuild.lock")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REGISTRY
-from tests.lockhelp import make_channel, write
+from tests.helpers.projects import make_channel, write
 
 LOCKFILES = ("requirements.lock", "conda-lock.yml", "envbuild.lock")
 

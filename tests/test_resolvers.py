@@ -12,7 +12,7 @@ import pytest
 from envbuild.lockfile import read_conda_lock, read_pip_lock
 from envbuild.resolvers import failure, leaks, scrub
 from envbuild.resolvers.indexes import LOCAL, public_url
-from tests.lockhelp import make_channel, write
+from tests.helpers.projects import make_channel, write
 
 SMALL = '[project]\nname = "small"\ndependencies = ["six", "idna", "packaging"]\n[tool.envbuild]\n'
 

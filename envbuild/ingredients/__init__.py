@@ -1,8 +1,9 @@
 """The ecosystems an image is made of, behind one small interface.
 
-Each ingredient (pip wheels, a conda environment, Debian packages) knows whether a lock uses it,
-how to fetch its locked files into the verified cache, and how to turn them into layers. The image
-assembler (envbuild/assemble.py) loops over `ALL` instead of keeping an `if` per ecosystem.
+Each ingredient (pip wheels, a conda environment, Debian packages) knows how to lock its part of a
+spec into its lockfile, whether a lock uses it, how to fetch its locked files into the verified
+cache, and how to turn them into layers. `envbuild lock` (envbuild/locker.py) and the image
+assembler (envbuild/assemble.py) loop over `all_ingredients()` instead of keeping an `if` per ecosystem.
 
 Layer order is the list's order: apt first (it changes the system the others sit on), then conda,
 then pip with its largest packages first, so two projects that share a base and a torch share the
@@ -50,8 +51,28 @@ class BuildContext:
         self.cached += cached
 
 
+@dataclass
+class LockContext:
+    """What every ingredient's lock step needs."""
+
+    spec: Spec
+    base: Any  # lockfile.Base: the pinned base
+    previous: EnvLock | None  # the lock being replaced (its pins are kept unless upgraded)
+    upgrade: bool
+    upgrade_packages: tuple[str, ...]
+    work: Path  # where the new lockfiles are written, moved into the project together
+    step: Callable[[str], None] = lambda m: None
+    notes: list[str] = field(default_factory=list)  # said after locking, e.g. the resolver substituted
+
+
 class Ingredient(Protocol):
     name: str
+
+    def used_by(self, spec: Spec) -> bool:
+        """Whether the spec asks for anything of this ecosystem."""
+
+    def lock(self, ctx: LockContext) -> dict[str, Any]:
+        """Resolve the spec's part into its lockfile in ctx.work; the EnvLock fields it fills."""
 
     def wanted(self, lock: EnvLock) -> bool:
         """Whether the lock installs anything of this ecosystem."""
@@ -64,6 +85,8 @@ class Ingredient(Protocol):
 
 
 def all_ingredients() -> list[Ingredient]:
+    """In layer order; `envbuild lock` resolves in the reverse one (pip first: cheapest, likeliest to
+    fail, before apt's sandbox container)."""
     from envbuild.ingredients import apt, conda, pip
 
     return [apt.Apt(), conda.Conda(), pip.Pip()]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild import debs, sandbox
-from envbuild.ingredients import BuildContext
-from envbuild.lockfile import EnvLock
+from envbuild.ingredients import BuildContext, LockContext
+from envbuild.lockfile import SYSTEM_PACKAGES_LOCK, EnvLock
 from envbuild.oci import layer
 from envbuild.oci.layer import Layer
 
@@ -24,6 +24,14 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --n
 
 class Apt:
     name = "apt"
+
+    def used_by(self, spec: Any) -> bool:
+        return bool(spec.system_packages)
+
+    def lock(self, ctx: LockContext) -> dict[str, Any]:
+        return {"system_packages": debs.lock_system_packages(ctx.spec, ctx.base, ctx.previous, ctx.upgrade,
+                                                             ctx.upgrade_packages, ctx.work / SYSTEM_PACKAGES_LOCK,
+                                                             ctx.step)}
 
     def wanted(self, lock: EnvLock) -> bool:
         return bool(lock.system_packages)

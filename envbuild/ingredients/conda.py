@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild import condapkgs
-from envbuild.ingredients import BuildContext
+from envbuild.ingredients import BuildContext, LockContext
 from envbuild.ingredients.pip import wheel_layers
 from envbuild.lockfile import CONDA_LOCK, EnvLock
 from envbuild.oci import layer
@@ -15,6 +15,24 @@ from envbuild.oci.layer import Layer
 
 class Conda:
     name = "conda"
+
+    def used_by(self, spec: Any) -> bool:
+        return spec.conda is not None
+
+    def lock(self, ctx: LockContext) -> dict[str, Any]:
+        from envbuild.resolvers.conda_env import read_environment
+        from envbuild.resolvers.conda_lock import conda_solver as pick
+
+        spec = ctx.spec
+        solver = pick()
+        ctx.step(f"Solving {spec.conda.name} with {solver.NAME} for {', '.join(spec.platforms)}")
+        found = {"conda_solver": solver.resolve(spec, ctx.work / CONDA_LOCK, ctx.upgrade, ctx.upgrade_packages,
+                                                spec.root / CONDA_LOCK).to_dict()}
+        if not spec.uses_pip and read_environment(spec.conda).pip:
+            from envbuild.resolvers.indexes import uv_indexes
+
+            found["indexes"] = uv_indexes()  # the pip: section is resolved with uv
+        return found
 
     def wanted(self, lock: EnvLock) -> bool:
         return CONDA_LOCK in lock.lockfiles

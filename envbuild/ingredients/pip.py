@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from envbuild import sandbox
-from envbuild.ingredients import BIG, BuildContext
-from envbuild.lockfile import REQUIREMENTS_LOCK, EnvLock
+from envbuild.ingredients import BIG, BuildContext, LockContext
+from envbuild.lockfile import REQUIREMENTS_LOCK, EnvLock, read_pip_lock
 from envbuild.oci import layer
 from envbuild.oci.layer import Layer
 from envbuild.wheelhouse import Target, Wheel, Wheelhouse, ensure_pins, parse_requirements_lock, project_sources
@@ -101,6 +101,37 @@ def compile_pyc(ctx: BuildContext, stages: list[Path]) -> None:
 
 class Pip:
     name = "pip"
+
+    def used_by(self, spec: Any) -> bool:
+        return spec.uses_pip
+
+    def lock(self, ctx: LockContext) -> dict[str, Any]:
+        from envbuild import cuda, teambase
+        from envbuild.resolvers import pip_resolver
+        from envbuild.resolvers.indexes import sources_for
+
+        spec, work = ctx.spec, ctx.work
+        sources = sources_for(spec)  # refuses a cuda setting without a source before resolving
+        mod, note = pip_resolver(spec)
+        ctx.notes += [note] if note else []
+        pins = teambase.base_pins(ctx.base, spec.platforms[0])
+        teambase.check_direct(spec, pins)
+        limits = teambase.constraints(spec, pins, work / "base-constraints.txt") if pins else None
+        ctx.step(f"Resolving {len(spec.dependencies)} Python requirements with {mod.NAME}"  # type: ignore[attr-defined]
+                 + (f" (the team base's {len(pins)} pins as constraints)" if pins else ""))
+        info = mod.resolve(spec, work / REQUIREMENTS_LOCK, ctx.upgrade, ctx.upgrade_packages,
+                           spec.root / REQUIREMENTS_LOCK, constraints=limits)
+        locked_pins = {p.name.lower(): p.version for p in read_pip_lock(work)}
+        cuda.check_build(spec, locked_pins)
+        base_packages: dict[str, str] = {}
+        if pins:
+            locked = {p.name: p.version for p in parse_requirements_lock(work / REQUIREMENTS_LOCK)}
+            base_packages = teambase.shared(spec, pins, locked)
+            if base_packages:
+                ctx.notes.append(f"{len(base_packages)} packages come from the team base and are not installed "
+                                 f"again: {', '.join(f'{n}=={v}' for n, v in base_packages.items())}")
+        return {"resolver": info.to_dict(), "indexes": sources.public(), "base_packages": base_packages,
+                "cuda": cuda.lock_facts(spec.cuda, locked_pins)}
 
     def wanted(self, lock: EnvLock) -> bool:
         return REQUIREMENTS_LOCK in lock.lockfiles

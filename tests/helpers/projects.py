@@ -1,4 +1,4 @@
-"""Helpers for the lock tests: small projects and a local conda channel."""
+"""Project and conda-channel fixtures shared by tests: files written in one call, small local conda channels."""
 
 from __future__ import annotations
 

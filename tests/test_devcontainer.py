@@ -45,6 +45,11 @@ def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli
     assert on_disk["image"] == record["image"]["id"] and on_disk["image"].startswith("sha256:")
     assert on_disk["customizations"]["envbuild"]["lock_hash"] == record["lock"]["lock_hash"]
     assert on_disk["containerEnv"]["PYTHONHASHSEED"] == "1234" and on_disk["workspaceFolder"] == "/workspace"
+    import jsonschema  # the spec's own schema (tests/data/README.md says where it comes from)
+
+    schema = json.loads((Path(__file__).parent / "data" / "devContainer.base.schema.json").read_text())
+    problems = [e.message for e in jsonschema.Draft201909Validator(schema).iter_errors(on_disk)]
+    assert problems == [], problems
 
     config = last_json(dc("read-configuration", "--workspace-folder", str(proj)).stdout)["configuration"]
     assert config["image"] == record["image"]["id"] and config["workspaceFolder"] == "/workspace"

@@ -164,7 +164,15 @@ def _code_state(root: Path, top: Path, run_dir: Path, exclude: Iterable[str], in
     # paths outside the project are not in `.` anyway (and git rejects them)
     inside = [s for s in (project_pathspec(root, p) for p in (".envbuild", *exclude)) if s]
     spec = ["--", ".", *(f":(exclude){s}" for s in inside)]
-    info["commit"], info["branch"], changed, untracked = _status(root, spec)
+    try:
+        info["commit"], info["branch"], changed, untracked = _status(root, spec)
+    except GitUnknown:  # the tree's state is unknown, but which commit it was may still be read
+        try:
+            info["commit"] = _answer(root, "rev-parse", "--verify", "-q", "HEAD", ok=(0, 1))
+            info["branch"] = _answer(root, "symbolic-ref", "--short", "-q", "HEAD", ok=(0, 1))
+        except GitUnknown:
+            pass
+        raise
     url = _remote_url(root, info["branch"])
     info["remote"] = strip_credentials(url) if url else None
     info["changed_files"] = sorted(changed)

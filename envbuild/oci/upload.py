@@ -60,7 +60,9 @@ class _Session:
 
 
 def _has_blob(s: _Session, digest: str) -> bool:
-    return s.call("HEAD", s.url(f"blobs/{digest}"), ok=(200, 404))[0] == 200
+    # 500: the registry cannot read what it holds for the digest (e.g. stopped while writing it);
+    # sending the blob again is what repairs it, so it counts as missing
+    return s.call("HEAD", s.url(f"blobs/{digest}"), ok=(200, 404, 500))[0] == 200
 
 
 def _mount(s: _Session, digest: str, source: Reference) -> bool:

@@ -138,12 +138,13 @@ class Sources:
         # pip takes the best version across every index and find-links; so must uv, or the pins differ.
         # uv then takes a version's files from the first index that has it, and puts extra indexes
         # before the default one: so pip's own order goes into UV_INDEX (the primary first), or a
-        # partial local mirror listed as an extra would hide the primary's other platforms' wheels
+        # partial local mirror listed as an extra would hide the primary's other platforms' wheels;
+        # the primary is uv's default index too, so uv never looks where pip would not
         indexes = [] if self.no_index else [self.index_url or default_index(), *self.extra_index_urls]
         own = {k: v for k, v in self._vars("UV_", ",").items() if k in ("UV_FIND_LINKS", "UV_NO_INDEX")}
         return {**{k: None for k in UV_SOURCE_VARS}, "UV_INDEX_STRATEGY": "unsafe-best-match",
                 **{k: v for k, v in carried.items() if v}, **own,
-                **({"UV_INDEX": " ".join(indexes)} if indexes else {})}
+                **({"UV_INDEX": " ".join(indexes), "UV_DEFAULT_INDEX": indexes[0]} if indexes else {})}
 
     def _vars(self, prefix: str, links_sep: str) -> dict[str, str | None]:
         """The source variables pip and uv share the names of (PIP_INDEX_URL, UV_INDEX_URL ...)."""

@@ -23,5 +23,5 @@ no gain in meaning):
     verify           verify (attest: --provenance)
     keys             keys (the signing key pair)
 
-Shared options (-C/--project, --json) come from commands/options.py.
+Shared options (-C/--project, --json) come from envbuild/options.py.
 """

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 app = typer.Typer(
     help="Base images: bootstrap one from a Debian mirror (no registry to pull from), or build a team base.",

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 
 def build(

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 app = typer.Typer(help="The local signing key for provenance attestations (ECDSA P-256, offline).",
                   no_args_is_help=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 
 def reproduce(

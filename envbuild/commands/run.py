@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 
 def _parse_env(items: List[str]) -> dict:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from envbuild.commands import options
+from envbuild import options
 
 app = typer.Typer(help="List run records (newest first), or show one with `envbuild runs show ID|latest`.",
                   invoke_without_command=True)

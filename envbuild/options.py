@@ -1,4 +1,4 @@
-"""The options every project command shares, spelled once: `-C/--project DIR` and `--json`.
+"""The options every project command shares, spelled once: `-C/--project DIR` and `--json` (commands/*.py).
 
     project: Path = options.project()
     json_out: bool = options.json_out("the checks")

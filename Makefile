@@ -34,7 +34,7 @@ test-tools:  ## what the terminal and editor tests drive: tmux (Debian) and @dev
 	  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }; \
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS) @devcontainers/cli@0.89.0; }
 
-test: install test-tools  ## the test suite CI runs (Docker tests included; not the heavy public-torch test)
+test: install test-tools base slurm-up  ## the test suite CI runs (brings up the engine, registry, base and Slurm first) (Docker tests included; not the heavy public-torch test)
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-all: install  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)

@@ -100,8 +100,12 @@ class PrivateRegistry:
             self.proc.wait()
             self.proc = None
 
-    def blobs(self) -> int:
-        return len(list((self.storage / "docker" / "registry" / "v2" / "blobs").rglob("data")))
+    def blobs(self, repository: str) -> int:
+        """Blobs `repository` holds: the registry links a blob into the repository only after its
+        data has landed, so counting the data files alone races the link (a kill in between leaves
+        a blob no repository has)."""
+        layers = self.storage / "docker" / "registry" / "v2" / "repositories" / repository / "_layers" / "sha256"
+        return sum(1 for link in layers.glob("*/link") if len(link.read_bytes()) == len("sha256:") + 64)
 
 
 @pytest.mark.docker
@@ -119,9 +123,10 @@ def test_registry_stopped_mid_push_is_a_clear_error_and_the_next_push_resumes(
     try:
         interrupted = None
         for attempt in range(3):  # the base's 70 MB go first; stop the registry once one blob has landed
-            repo = f"{registry.addr}/ebt/{name}-{attempt}"
+            repository = f"ebt/{name}-{attempt}"
+            repo = f"{registry.addr}/{repository}"
             proc = _cli(["push", "--json", repo], root, env)
-            while proc.poll() is None and registry.blobs() == 0:
+            while proc.poll() is None and registry.blobs(repository) == 0:
                 time.sleep(0.01)
             registry.stop()
             out, err = proc.communicate(timeout=120)

@@ -4,7 +4,6 @@ conflict names environment.yml, the package and the base's pin."""
 from __future__ import annotations
 
 import json
-import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -16,6 +15,7 @@ from envbuild import condapkgs, teambase
 from envbuild.errors import EnvbuildError
 from envbuild.lockfile import read_lock
 from tests.conftest import REGISTRY, run_cli
+from tests.helpers.engines import sh_in as _sh
 from tests.helpers.projects import conda_package, index_channel, make_build_channel, write
 
 PINS = {"python": ("3.11.9", "0"), "greet": ("1.0", "0")}
@@ -112,13 +112,6 @@ def _layer_files(cache: Path, image_id: str, prefix: str) -> list[str]:
     i = next(i for i, c in enumerate(written.comments) if c.startswith(prefix))
     with tarfile.open(store.verified(written.diff_ids[written.base_layers + i]), "r:") as tar:
         return sorted(m.name for m in tar if not m.isdir())
-
-
-def _sh(ref: str, script: str) -> str:
-    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "sh", "-ec", script],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 @pytest.mark.docker

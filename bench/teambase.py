@@ -64,8 +64,8 @@ def measure(runs: int, smoke: bool) -> list[Row]:
         run([*ENVBUILD, "lock"], team, env)
         built = json.loads(run([*ENVBUILD, "base", "build", "--json", "--push",
                                 f"{REGISTRY}/bench/condateam-{tag}:1"], team, env).stdout)
-        refs.append(built["ref"])
         team_base = built["repo_digest"]
+        refs += [built["ref"], team_base]  # the projects' builds pull the base by digest
         sides = {
             "shared": _project(tmp / "shared", f"bench-oncondateam-{tag}", team_base, channel,
                                ["python=3.11", "smallpkg"]),

@@ -127,7 +127,7 @@ def test_conda_project_on_a_conda_team_base_installs_only_what_the_base_lacks(
     built = run_cli("base", "build", "--push", f"{REGISTRY}/envbuild-test/condateam-{tag}:1", "--json", cwd=team, env=env)
     assert built.returncode == 0, built.stderr
     team_base = json.loads(built.stdout)["repo_digest"]
-    images.append(json.loads(built.stdout)["ref"])
+    images += [json.loads(built.stdout)["ref"], team_base]  # the project's build pulls the base by digest
 
     proj = _project(tmp_path / "proj", channel, f"ebt-oncondateam-{tag}", team_base, "python=3.11\n  - greetlib")
     locked = run_cli("lock", cwd=proj, env=env)

@@ -51,3 +51,11 @@ def private_engine(base_image: str):
                 proc.kill()
                 proc.wait(30)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def sh_in(ref: str, script: str) -> str:
+    """stdout of `sh -ec SCRIPT` in a container of `ref` (no network), which must succeed."""
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "sh", "-ec", script],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

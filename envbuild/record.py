@@ -10,7 +10,9 @@ applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock
 Fields (schema_version 2; JSON Schema in envbuild/schemas/run-record.schema.json). `new` is the one
 constructor; the sections' names and types are the TypedDicts below, and a test holds the schema to
 them. Records of schema_version 1 (before `kind`) are read through `upgrade`, so every reader sees
-one shape; the file itself is never rewritten (its seal covers its bytes).
+one shape; the file itself is never rewritten (its seal covers its bytes). Readers take the facts by
+name from the frozen view `Record.from_dict(d)` (`r.image.id`, `r.code.dirty`, `r.lock_hash`, `r.data`),
+so the keys are spelled here only; a missing section reads as None / empty.
   schema_version: 2
   id: "20261128T063000Z-1a2b3c" (sortable by time)
   kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
@@ -64,10 +66,11 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict, TypeVar, Union
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json
@@ -189,9 +192,212 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def kind(record: dict[str, Any]) -> str:
+def mark_reproduction(record: dict[str, Any], original_id: str, root: Path) -> None:
+    """Set, in place, what `envbuild reproduce` says of its new run: which run it reproduces, and the
+    project it belongs to (its worktree is gone)."""
+    record["reproduces"] = original_id
+    record.setdefault("project", {})["root"] = str(root)
+
+
+def kind(record: Union[dict[str, Any], "Record"]) -> str:
     """The record's kind; records written before kinds existed are runs."""
-    return record.get("kind") or KIND_RUN
+    return record.kind if isinstance(record, Record) else record.get("kind") or KIND_RUN
+
+
+# --- reading: the facts by name, so the string keys live here only ------------------------------
+# Each view is frozen and built from a section that may be missing or partial (old records, a run
+# still going): an absent fact is None, an absent list or map is empty. Field names are the keys.
+
+_V = TypeVar("_V")
+
+
+def _view(cls: type[_V], section: Any) -> _V:
+    section = section if isinstance(section, Mapping) else {}
+    given = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        value = section.get(f.name)
+        if "of" in f.metadata:  # a list of sub-views (the host's GPUs)
+            value = _views(f.metadata["of"], value)
+        if value is not None or f.default_factory is MISSING:
+            given[f.name] = value
+    return cls(**given)
+
+
+def _views(cls: type[_V], entries: Any) -> tuple[_V, ...]:
+    return tuple(_view(cls, e) for e in entries or [])
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    ref: Optional[str] = None
+    id: Optional[str] = None  # docker inspect .Id (local)
+    digest: Optional[str] = None  # manifest digest, as envbuild wrote it
+    repo_digest: Optional[str] = None  # "repo@sha256:..." once pushed
+    base: Optional[str] = None
+    base_digest: Optional[str] = None
+    lock_hash: Optional[str] = None
+    provenance: Optional[str] = None
+    dev_hash: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class LockFacts:
+    envbuild_lock_sha256: Optional[str] = None
+    lock_hash: Optional[str] = None
+    inputs_hash: Optional[str] = None
+    lockfiles: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    packages: dict[str, str] = field(default_factory=dict)  # name -> version
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    commit: Optional[str] = None
+    branch: Optional[str] = None
+    dirty: Optional[bool] = None  # None: git failed (error says why)
+    diff_sha256: Optional[str] = None
+    diff_file: Optional[str] = None
+    remote: Optional[str] = None
+    changed_files: list[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    path: Optional[str] = None
+    sha256: Optional[str] = None
+    bytes: Optional[int] = None
+    files: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class OutputFacts:
+    path: Optional[str] = None
+    sha256: Optional[str] = None
+    bytes: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: Any = None
+    name: Optional[str] = None
+    driver: Optional[str] = None
+    memory: Optional[str] = None
+    uuid: Optional[str] = None
+    compute_capability: Optional[str] = None
+    cuda: Optional[str] = None
+
+
+HOST_FACTS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version")  # the host less its GPUs
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    os: Optional[str] = None
+    kernel: Optional[str] = None
+    machine: Optional[str] = None
+    cpu: Optional[str] = None
+    cpus: Optional[int] = None
+    memory_bytes: Optional[int] = None
+    docker_version: Optional[str] = None
+    gpus: tuple[Gpu, ...] = field(default_factory=tuple, metadata={"of": Gpu})
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The host without its GPUs, by HOST_FACTS name (what `diff` compares as hardware)."""
+        return {k: getattr(self, k) for k in HOST_FACTS}
+
+
+@dataclass(frozen=True)
+class TorchFacts:
+    torch: Optional[str] = None
+    cuda: Optional[str] = None
+    cudnn: Optional[str] = None
+    arch_list: Any = None
+
+
+@dataclass(frozen=True)
+class DeterminismFacts:
+    enabled: Optional[bool] = None
+    env: dict[str, str] = field(default_factory=dict)
+    settings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlacementFacts:
+    backend: Optional[str] = None
+    target: Optional[str] = None
+    host: Optional[str] = None
+    cluster: Optional[str] = None
+    job_id: Optional[str] = None
+    nodes: list[str] = field(default_factory=list)
+    gpus: list[str] = field(default_factory=list)
+    state: Optional[str] = None
+    detached: Optional[bool] = None
+    runtime: Optional[str] = None
+    bundle: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A read-only view of a record (any schema_version, upgraded): `Record.from_dict(d).image.id`.
+    `raw` is the dict itself, for writers and for `--json`."""
+
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, record: Union[dict[str, Any], "Record"]) -> "Record":
+        return record if isinstance(record, Record) else cls(upgrade(record) if isinstance(record, dict) else {})
+
+    def _get(self, key: str) -> Any:
+        return self.raw.get(key)
+
+    # the run
+    id = property(lambda self: self._get("id"))
+    kind = property(lambda self: self._get("kind") or KIND_RUN)
+    status = property(lambda self: self._get("status"))
+    exit_code = property(lambda self: self._get("exit_code"))
+    reason = property(lambda self: self._get("reason"))
+    started_at = property(lambda self: self._get("started_at"))
+    ended_at = property(lambda self: self._get("ended_at"))
+    duration_s = property(lambda self: self._get("duration_s"))
+    command = property(lambda self: list(self._get("command") or []))
+    seed = property(lambda self: self._get("seed"))
+    network = property(lambda self: self._get("network"))
+    gpus = property(lambda self: self._get("gpus"))  # the --gpus request, not the host's GPUs
+    reproduces = property(lambda self: self._get("reproduces"))
+    env = property(lambda self: dict(self._get("env") or {}))
+    params = property(lambda self: dict(self._get("params") or {}))
+    metrics = property(lambda self: dict(self._get("metrics") or {}))
+    dvc = property(lambda self: dict(self._get("dvc") or {}))
+    project_root = property(lambda self: (self._get("project") or {}).get("root"))
+
+    # the ingredients and results, as views
+    image = cached_property(lambda self: _view(ImageFacts, self._get("image")))
+    lock = cached_property(lambda self: _view(LockFacts, self._get("lock")))
+    code = cached_property(lambda self: _view(CodeFacts, self._get("code")))
+    host = cached_property(lambda self: _view(HostFacts, self._get("host")))
+    determinism = cached_property(lambda self: _view(DeterminismFacts, self._get("determinism")))
+    data = cached_property(lambda self: _views(DataFacts, self._get("data")))
+    outputs = cached_property(lambda self: _views(OutputFacts, self._get("outputs")))
+    torch = cached_property(lambda self: _view(TorchFacts, (self._get("cuda") or {}).get("torch")))
+
+    @cached_property
+    def placement(self) -> Optional[PlacementFacts]:
+        """Where it ran; None for records from before targets (they ran locally)."""
+        return _view(PlacementFacts, self._get("placement")) if self._get("placement") else None
+
+    @property
+    def lock_hash(self) -> Optional[str]:
+        """The lock the environment came from: the lock section's, else the image label's (older records)."""
+        return self.lock.lock_hash or self.image.lock_hash
+
+    @property
+    def output_sha256s(self) -> dict[Optional[str], Optional[str]]:
+        return {o.path: o.sha256 for o in self.outputs}
+
+    def data_manifest(self, path: Optional[str]) -> Optional[str]:
+        """The sha256 naming the per-file manifest of this data path (manifest.py), if one was kept."""
+        return ((self._get("manifests") or {}).get("data") or {}).get(path)
 
 
 def now_utc() -> datetime:

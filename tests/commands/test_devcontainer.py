@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.commands.test_reproduce import envbuild, proj, template  # noqa: F401 (fixtures)
+from tests.commands.test_reproduce import envbuild  # proj, template: conftest
 
 pytestmark = pytest.mark.docker
 

@@ -66,7 +66,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -208,98 +207,117 @@ def kind(record: Union[dict[str, Any], "Record"]) -> str:
 # Each view is frozen and built from a section that may be missing or partial (old records, a run
 # still going): an absent fact is None, an absent list or map is empty. Field names are the keys.
 
-_V = TypeVar("_V")
+class _View:
+    """Facts by name from one section of a record, read-only. The annotations are the fields (and the
+    keys); a list, dict or tuple field reads as empty when absent, any other as None. Plain classes,
+    not dataclasses: they are made at import, and `envbuild run` imports this module."""
+
+    _fields: tuple[tuple[str, Any], ...] = ()  # (name, maker of its empty value | None)
+    _items: dict[str, type] = {}  # field -> the view of each of its entries
+
+    def __init_subclass__(cls) -> None:
+        empty = {"list": list, "dict": dict, "tuple": tuple}  # annotations are strings (__future__)
+        own = cls.__dict__.get("__annotations__", {})
+        cls._fields = tuple((name, empty.get(str(t).split("[")[0])) for name, t in own.items())
+
+    def __init__(self, section: Any = None) -> None:
+        section = section if isinstance(section, Mapping) else {}
+        for name, empty in self._fields:
+            value = section.get(name)
+            if name in self._items:
+                value = _views(self._items[name], value)
+            object.__setattr__(self, name, empty() if value is None and empty else value)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(name for name, _ in cls._fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-def _view(cls: type[_V], section: Any) -> _V:
-    section = section if isinstance(section, Mapping) else {}
-    given = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        value = section.get(f.name)
-        if "of" in f.metadata:  # a list of sub-views (the host's GPUs)
-            value = _views(f.metadata["of"], value)
-        if value is not None or f.default_factory is MISSING:
-            given[f.name] = value
-    return cls(**given)
+_V = TypeVar("_V", bound=_View)
 
 
 def _views(cls: type[_V], entries: Any) -> tuple[_V, ...]:
-    return tuple(_view(cls, e) for e in entries or [])
+    return tuple(cls(e) for e in entries or [])
 
 
-@dataclass(frozen=True)
-class ImageFacts:
-    ref: Optional[str] = None
-    id: Optional[str] = None  # docker inspect .Id (local)
-    digest: Optional[str] = None  # manifest digest, as envbuild wrote it
-    repo_digest: Optional[str] = None  # "repo@sha256:..." once pushed
-    base: Optional[str] = None
-    base_digest: Optional[str] = None
-    lock_hash: Optional[str] = None
-    provenance: Optional[str] = None
-    dev_hash: Optional[str] = None
+class ImageFacts(_View):
+    ref: Optional[str]
+    id: Optional[str]  # docker inspect .Id (local)
+    digest: Optional[str]  # manifest digest, as envbuild wrote it
+    repo_digest: Optional[str]  # "repo@sha256:..." once pushed
+    base: Optional[str]
+    base_digest: Optional[str]
+    lock_hash: Optional[str]
+    provenance: Optional[str]
+    dev_hash: Optional[str]
 
 
-@dataclass(frozen=True)
-class LockFacts:
-    envbuild_lock_sha256: Optional[str] = None
-    lock_hash: Optional[str] = None
-    inputs_hash: Optional[str] = None
-    lockfiles: dict[str, str] = field(default_factory=dict)  # name -> sha256
-    packages: dict[str, str] = field(default_factory=dict)  # name -> version
+class LockFacts(_View):
+    envbuild_lock_sha256: Optional[str]
+    lock_hash: Optional[str]
+    inputs_hash: Optional[str]
+    lockfiles: dict[str, str]  # name -> sha256
+    packages: dict[str, str]  # name -> version
 
 
-@dataclass(frozen=True)
-class CodeFacts:
-    commit: Optional[str] = None
-    branch: Optional[str] = None
-    dirty: Optional[bool] = None  # None: git failed (error says why)
-    diff_sha256: Optional[str] = None
-    diff_file: Optional[str] = None
-    remote: Optional[str] = None
-    changed_files: list[str] = field(default_factory=list)
-    error: Optional[str] = None
+class CodeFacts(_View):
+    commit: Optional[str]
+    branch: Optional[str]
+    dirty: Optional[bool]  # None: git failed (error says why)
+    diff_sha256: Optional[str]
+    diff_file: Optional[str]
+    remote: Optional[str]
+    changed_files: list[str]
+    error: Optional[str]
 
 
-@dataclass(frozen=True)
-class DataFacts:
-    path: Optional[str] = None
-    sha256: Optional[str] = None
-    bytes: Optional[int] = None
-    files: Optional[int] = None
+class DataFacts(_View):
+    path: Optional[str]
+    sha256: Optional[str]
+    bytes: Optional[int]
+    files: Optional[int]
 
 
-@dataclass(frozen=True)
-class OutputFacts:
-    path: Optional[str] = None
-    sha256: Optional[str] = None
-    bytes: Optional[int] = None
+class OutputFacts(_View):
+    path: Optional[str]
+    sha256: Optional[str]
+    bytes: Optional[int]
 
 
-@dataclass(frozen=True)
-class Gpu:
-    index: Any = None
-    name: Optional[str] = None
-    driver: Optional[str] = None
-    memory: Optional[str] = None
-    uuid: Optional[str] = None
-    compute_capability: Optional[str] = None
-    cuda: Optional[str] = None
+class Gpu(_View):
+    index: Any
+    name: Optional[str]
+    driver: Optional[str]
+    memory: Optional[str]
+    uuid: Optional[str]
+    compute_capability: Optional[str]
+    cuda: Optional[str]
 
 
 HOST_FACTS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version")  # the host less its GPUs
 
 
-@dataclass(frozen=True)
-class HostFacts:
-    os: Optional[str] = None
-    kernel: Optional[str] = None
-    machine: Optional[str] = None
-    cpu: Optional[str] = None
-    cpus: Optional[int] = None
-    memory_bytes: Optional[int] = None
-    docker_version: Optional[str] = None
-    gpus: tuple[Gpu, ...] = field(default_factory=tuple, metadata={"of": Gpu})
+class HostFacts(_View):
+    os: Optional[str]
+    kernel: Optional[str]
+    machine: Optional[str]
+    cpu: Optional[str]
+    cpus: Optional[int]
+    memory_bytes: Optional[int]
+    docker_version: Optional[str]
+    gpus: tuple[Gpu, ...]
+    _items = {"gpus": Gpu}
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -307,46 +325,51 @@ class HostFacts:
         return {k: getattr(self, k) for k in HOST_FACTS}
 
 
-@dataclass(frozen=True)
-class TorchFacts:
-    torch: Optional[str] = None
-    cuda: Optional[str] = None
-    cudnn: Optional[str] = None
-    arch_list: Any = None
+class TorchFacts(_View):
+    torch: Optional[str]
+    cuda: Optional[str]
+    cudnn: Optional[str]
+    arch_list: Any
 
 
-@dataclass(frozen=True)
-class DeterminismFacts:
-    enabled: Optional[bool] = None
-    env: dict[str, str] = field(default_factory=dict)
-    settings: list[str] = field(default_factory=list)
+class DeterminismFacts(_View):
+    enabled: Optional[bool]
+    env: dict[str, str]
+    settings: list[str]
 
 
-@dataclass(frozen=True)
-class PlacementFacts:
-    backend: Optional[str] = None
-    target: Optional[str] = None
-    host: Optional[str] = None
-    cluster: Optional[str] = None
-    job_id: Optional[str] = None
-    nodes: list[str] = field(default_factory=list)
-    gpus: list[str] = field(default_factory=list)
-    state: Optional[str] = None
-    detached: Optional[bool] = None
-    runtime: Optional[str] = None
-    bundle: Optional[str] = None
+class PlacementFacts(_View):
+    backend: Optional[str]
+    target: Optional[str]
+    host: Optional[str]
+    cluster: Optional[str]
+    job_id: Optional[str]
+    nodes: list[str]
+    gpus: list[str]
+    state: Optional[str]
+    detached: Optional[bool]
+    runtime: Optional[str]
+    bundle: Optional[str]
 
 
-@dataclass(frozen=True)
 class Record:
     """A read-only view of a record (any schema_version, upgraded): `Record.from_dict(d).image.id`.
     `raw` is the dict itself, for writers and for `--json`."""
 
-    raw: dict[str, Any]
+    def __init__(self, raw: dict[str, Any]) -> None:
+        object.__setattr__(self, "raw", raw)
 
     @classmethod
     def from_dict(cls, record: Union[dict[str, Any], "Record"]) -> "Record":
         return record if isinstance(record, Record) else cls(upgrade(record) if isinstance(record, dict) else {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Record is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.raw == other.raw
+
+    __hash__ = None  # type: ignore[assignment]
 
     def _get(self, key: str) -> Any:
         return self.raw.get(key)
@@ -372,19 +395,19 @@ class Record:
     project_root = property(lambda self: (self._get("project") or {}).get("root"))
 
     # the ingredients and results, as views
-    image = cached_property(lambda self: _view(ImageFacts, self._get("image")))
-    lock = cached_property(lambda self: _view(LockFacts, self._get("lock")))
-    code = cached_property(lambda self: _view(CodeFacts, self._get("code")))
-    host = cached_property(lambda self: _view(HostFacts, self._get("host")))
-    determinism = cached_property(lambda self: _view(DeterminismFacts, self._get("determinism")))
+    image = cached_property(lambda self: ImageFacts(self._get("image")))
+    lock = cached_property(lambda self: LockFacts(self._get("lock")))
+    code = cached_property(lambda self: CodeFacts(self._get("code")))
+    host = cached_property(lambda self: HostFacts(self._get("host")))
+    determinism = cached_property(lambda self: DeterminismFacts(self._get("determinism")))
     data = cached_property(lambda self: _views(DataFacts, self._get("data")))
     outputs = cached_property(lambda self: _views(OutputFacts, self._get("outputs")))
-    torch = cached_property(lambda self: _view(TorchFacts, (self._get("cuda") or {}).get("torch")))
+    torch = cached_property(lambda self: TorchFacts((self._get("cuda") or {}).get("torch")))
 
     @cached_property
     def placement(self) -> Optional[PlacementFacts]:
         """Where it ran; None for records from before targets (they ran locally)."""
-        return _view(PlacementFacts, self._get("placement")) if self._get("placement") else None
+        return PlacementFacts(self._get("placement")) if self._get("placement") else None
 
     @property
     def lock_hash(self) -> Optional[str]:

@@ -112,7 +112,7 @@ def test_the_read_view_names_facts_the_schema_has() -> None:
              "data": record.DataFacts}
     for name, view in views.items():
         section = props[name].get("properties") or props[name]["items"]["properties"]
-        assert set(view.__dataclass_fields__) <= set(section), name
+        assert set(view.names()) <= set(section), name
     assert set(record.HOST_FACTS) <= set(props["host"]["properties"])
 
 

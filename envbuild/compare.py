@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild import manifest
+from envbuild.record import CodeFacts, DataFacts, Gpu, ImageFacts, Record
 
 CAUSES: dict[str, str] = {
     "code": "Code",
@@ -31,8 +32,6 @@ _PER_RUN_ENV = re.compile(r"^(ENVBUILD_|HOSTNAME$|HOME$)")
 # the environment's change (already named package by package), not a code change.
 ENV_FILES = {"envbuild.lock", "requirements.lock", "conda-lock.yml", "requirements.in", "requirements.txt",
              "environment.yml", "pyproject.toml", "envbuild.toml"}
-# GPUs are not here: the driver and GPU models are environment causes (_gpus).
-_HOST_KEYS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version")
 
 
 @dataclass
@@ -102,9 +101,10 @@ class Diff:
         }
 
 
-def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None,
+def diff_records(a: dict[str, Any] | Record, b: dict[str, Any] | Record, dir_a: Path | None = None,
                  dir_b: Path | None = None) -> Diff:
     """Compare two run records; `dir_a`/`dir_b` are their run dirs (for code.diff), when known."""
+    a, b = Record.from_dict(a), Record.from_dict(b)
     code, env_files = _code(a, b, dir_a, dir_b)
     environment = _environment(a, b)
     if env_files:
@@ -115,18 +115,19 @@ def diff_records(a: dict[str, Any], b: dict[str, Any], dir_a: Path | None = None
         Section("environment", CAUSES["environment"], environment),
         Section("seed", CAUSES["seed"], _seed(a, b)),
         Section("command", CAUSES["command"], _command(a, b)),
-        Section("hardware", CAUSES["hardware"], _dict_changes(_host(a), _host(b))),
+        # GPUs are not here: the driver and GPU models are environment causes (_gpus).
+        Section("hardware", CAUSES["hardware"], _dict_changes(a.host.facts, b.host.facts)),
     ]
-    return Diff(a.get("id", "a"), b.get("id", "b"), sections, metric_deltas(a, b), output_deltas(a, b))
+    return Diff(a.id or "a", b.id or "b", sections, metric_deltas(a, b), output_deltas(a, b))
 
 
 # --- one function per cause ------------------------------------------------------------
 
 
-def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[list[Change], list[str]]:
+def _code(a: Record, b: Record, dir_a: Path | None, dir_b: Path | None) -> tuple[list[Change], list[str]]:
     """(code changes, environment files that changed with the lock: reported under environment)."""
-    ca, cb = a.get("code") or {}, b.get("code") or {}
-    lock_changed = (a.get("lock") or {}).get("lock_hash") != (b.get("lock") or {}).get("lock_hash")
+    ca, cb = a.code, b.code
+    lock_changed = a.lock.lock_hash != b.lock.lock_hash
     changes, env_files = [], []
 
     def split(files: list[str]) -> list[str]:
@@ -134,46 +135,45 @@ def _code(a: dict, b: dict, dir_a: Path | None, dir_b: Path | None) -> tuple[lis
         env_files.extend(f for f in env if f not in env_files)
         return [f for f in files if f not in env]
 
-    if ca.get("commit") != cb.get("commit"):
-        files = changed_between(_root(a) or _root(b), ca.get("commit"), cb.get("commit"))
+    if ca.commit != cb.commit:
+        files = changed_between(_root(a) or _root(b), ca.commit, cb.commit)
         if files is None:
-            changes.append(Change("commit", ca.get("commit"), cb.get("commit"),
-                                  "files unknown: a commit is not in this repository"))
+            changes.append(Change("commit", ca.commit, cb.commit, "files unknown: a commit is not in this repository"))
         elif split(files) or not files:
-            changes.append(Change("commit", ca.get("commit"), cb.get("commit"), ", ".join(split(files))))
+            changes.append(Change("commit", ca.commit, cb.commit, ", ".join(split(files))))
     # dirty None (git failed at run time) is unknown: never the same as clean
-    if ca.get("dirty") != cb.get("dirty") or ca.get("diff_sha256") != cb.get("diff_sha256"):
+    if ca.dirty != cb.dirty or ca.diff_sha256 != cb.diff_sha256:
         files = _dirty_files_that_differ(ca, cb, dir_a, dir_b)
         if split(files) or not files:
             changes.append(Change("uncommitted diff", _dirty_label(ca), _dirty_label(cb), ", ".join(split(files))))
     return changes, env_files
 
 
-def _dirty_label(code: dict) -> str:
-    if code.get("dirty") is None:
+def _dirty_label(code: CodeFacts) -> str:
+    if code.dirty is None:
         return "unknown (git failed)"
-    if not code["dirty"]:
+    if not code.dirty:
         return "clean"
-    sha = code.get("diff_sha256")
+    sha = code.diff_sha256
     return f"dirty ({sha[:12]})" if sha else "dirty"
 
 
-def _dirty_files_that_differ(ca: dict, cb: dict, dir_a: Path | None, dir_b: Path | None) -> list[str]:
+def _dirty_files_that_differ(ca: CodeFacts, cb: CodeFacts, dir_a: Path | None, dir_b: Path | None) -> list[str]:
     """Files whose uncommitted patch differs; from the saved diffs, else the records' file lists."""
     pa, pb = _patches(ca, dir_a), _patches(cb, dir_b)
     if pa is not None and pb is not None:
         return sorted(f for f in set(pa) | set(pb) if pa.get(f) != pb.get(f))
     # Without both diffs: the files either run had uncommitted changes in.
-    return sorted(set(ca.get("changed_files") or []) | set(cb.get("changed_files") or []))
+    return sorted(set(ca.changed_files) | set(cb.changed_files))
 
 
-def _patches(code: dict, run_dir: Path | None) -> dict[str, str] | None:
+def _patches(code: CodeFacts, run_dir: Path | None) -> dict[str, str] | None:
     """{file: its part of the saved diff}; {} for a clean run; None when the diff is not at hand."""
-    if code.get("dirty") is None:
+    if code.dirty is None:
         return None
-    if not code["dirty"]:
+    if not code.dirty:
         return {}
-    name = code.get("diff_file")
+    name = code.diff_file
     if run_dir is None or not name or not (Path(run_dir) / name).is_file():
         return None
     return split_patch((Path(run_dir) / name).read_text(errors="replace"))
@@ -199,33 +199,33 @@ def changed_between(root: Path | None, commit_a: str | None, commit_b: str | Non
     return proc.stdout.split() if proc.returncode == 0 else None
 
 
-def _root(record: dict) -> Path | None:
-    root = (record.get("project") or {}).get("root")
+def _root(record: Record) -> Path | None:
+    root = record.project_root
     return Path(root) if root and Path(root).is_dir() else None
 
 
-def _data(a: dict, b: dict, dir_a: Path | None = None, dir_b: Path | None = None) -> list[Change]:
-    da = {d["path"]: d for d in a.get("data") or []}
-    db = {d["path"]: d for d in b.get("data") or []}
+def _data(a: Record, b: Record, dir_a: Path | None = None, dir_b: Path | None = None) -> list[Change]:
+    da = {d.path: d for d in a.data}
+    db = {d.path: d for d in b.data}
     changes = []
     for path in sorted(set(da) | set(db)):
         x, y = da.get(path), db.get(path)
         if x is None or y is None:
             changes.append(Change(path, _short(x), _short(y), "added" if x is None else "removed"))
-        elif x.get("sha256") != y.get("sha256"):
-            note = f"{x.get('files')} → {y.get('files')} files, {x.get('bytes')} → {y.get('bytes')} bytes"
-            files_a = manifest.load(dir_a, ((a.get("manifests") or {}).get("data") or {}).get(path))
-            files_b = manifest.load(dir_b, ((b.get("manifests") or {}).get("data") or {}).get(path))
+        elif x.sha256 != y.sha256:
+            note = f"{x.files} → {y.files} files, {x.bytes} → {y.bytes} bytes"
+            files_a = manifest.load(dir_a, a.data_manifest(path))
+            files_b = manifest.load(dir_b, b.data_manifest(path))
             detail = manifest.changes(path, files_a, files_b)
             note += f"; {detail}" if detail else ""
-            changes.append(Change(path, x.get("sha256"), y.get("sha256"), note))
-    for name, (x, y) in _pairs(a.get("dvc") or {}, b.get("dvc") or {}).items():
+            changes.append(Change(path, x.sha256, y.sha256, note))
+    for name, (x, y) in _pairs(a.dvc, b.dvc).items():
         changes.append(Change(f"dvc:{name}", x, y, "dvc.lock hash"))
     return changes
 
 
-def _short(entry: dict | None) -> str | None:
-    return entry.get("sha256") if entry else None
+def _short(entry: DataFacts | None) -> str | None:
+    return entry.sha256 if entry else None
 
 
 def package_changes(pa: dict[str, str], pb: dict[str, str]) -> list[Change]:
@@ -239,27 +239,27 @@ def package_changes(pa: dict[str, str], pb: dict[str, str]) -> list[Change]:
     return changes
 
 
-def _environment(a: dict, b: dict) -> list[Change]:
-    la, lb = a.get("lock") or {}, b.get("lock") or {}
-    ia, ib = a.get("image") or {}, b.get("image") or {}
-    changes = package_changes(la.get("packages") or {}, lb.get("packages") or {})
-    if ia.get("base_digest") != ib.get("base_digest"):
+def _environment(a: Record, b: Record) -> list[Change]:
+    la, lb = a.lock, b.lock
+    ia, ib = a.image, b.image
+    changes = package_changes(la.packages, lb.packages)
+    if ia.base_digest != ib.base_digest:
         changes.append(Change("base image", _base(ia), _base(ib), "base digest"))
-    for name, (x, y) in _pairs(la.get("lockfiles") or {}, lb.get("lockfiles") or {}).items():
+    for name, (x, y) in _pairs(la.lockfiles, lb.lockfiles).items():
         changes.append(Change(f"lockfile {name}", x, y, "sha256"))
-    if la.get("lock_hash") != lb.get("lock_hash"):
-        changes.append(Change("lock hash", la.get("lock_hash"), lb.get("lock_hash")))
-    if ia.get("id") != ib.get("id"):
-        note = "same lock, image rebuilt" if la.get("lock_hash") == lb.get("lock_hash") else "image id"
-        changes.append(Change("image", ia.get("id"), ib.get("id"), note))
-    elif ia.get("repo_digest") and ib.get("repo_digest") and ia["repo_digest"] != ib["repo_digest"]:
-        changes.append(Change("image digest", ia["repo_digest"], ib["repo_digest"], "registry digest"))
+    if la.lock_hash != lb.lock_hash:
+        changes.append(Change("lock hash", la.lock_hash, lb.lock_hash))
+    if ia.id != ib.id:
+        note = "same lock, image rebuilt" if la.lock_hash == lb.lock_hash else "image id"
+        changes.append(Change("image", ia.id, ib.id, note))
+    elif ia.repo_digest and ib.repo_digest and ia.repo_digest != ib.repo_digest:
+        changes.append(Change("image digest", ia.repo_digest, ib.repo_digest, "registry digest"))
     return changes + _gpus(a, b)
 
 
-def _gpus(a: dict, b: dict) -> list[Change]:
+def _gpus(a: Record, b: Record) -> list[Change]:
     """The NVIDIA driver, the GPUs, and CUDA/cuDNN as torch saw them: what a GPU run's numbers depend on."""
-    ga, gb = (a.get("host") or {}).get("gpus") or [], (b.get("host") or {}).get("gpus") or []
+    ga, gb = a.host.gpus, b.host.gpus
     changes = []
     da, db = _joined(ga, "driver"), _joined(gb, "driver")
     if da != db:
@@ -269,46 +269,47 @@ def _gpus(a: dict, b: dict) -> list[Change]:
         changes.append(Change("gpus", ma, mb, "GPU model"))
     elif _joined(ga, "uuid") != _joined(gb, "uuid"):
         changes.append(Change("gpu uuids", _joined(ga, "uuid"), _joined(gb, "uuid"), "same models, other cards"))
-    ta, tb = (a.get("cuda") or {}).get("torch") or {}, (b.get("cuda") or {}).get("torch") or {}
-    for key, label in (("cuda", "CUDA runtime (as torch saw it)"), ("cudnn", "cuDNN (as torch saw it)")):
-        if ta.get(key) != tb.get(key):
-            changes.append(Change(label, ta.get(key), tb.get(key)))
+    ta, tb = a.torch, b.torch
+    for label, x, y in (("CUDA runtime (as torch saw it)", ta.cuda, tb.cuda),
+                        ("cuDNN (as torch saw it)", ta.cudnn, tb.cudnn)):
+        if x != y:
+            changes.append(Change(label, x, y))
     return changes
 
 
-def _joined(gpus: list[dict], *keys: str) -> str | None:
-    """"NVIDIA H200 9.0 143771 MiB; ..." of the GPUs' `keys`, distinct values once; None without GPUs."""
-    values = [" ".join(str(g.get(k)) for k in keys if g.get(k)) for g in gpus]
+def _joined(gpus: tuple[Gpu, ...], *facts: str) -> str | None:
+    """"NVIDIA H200 9.0 143771 MiB; ..." of the GPUs' `facts`, distinct values once; None without GPUs."""
+    values = [" ".join(str(getattr(g, f)) for f in facts if getattr(g, f)) for g in gpus]
     return "; ".join(dict.fromkeys(values)) or None
 
 
-def _base(image: dict) -> str | None:
-    digest = image.get("base_digest")
-    return f"{image.get('base')}@{digest}" if image.get("base") and digest else digest
+def _base(image: ImageFacts) -> str | None:
+    digest = image.base_digest
+    return f"{image.base}@{digest}" if image.base and digest else digest
 
 
-def _determinism_keys(a: dict, b: dict) -> set[str]:
-    return set((a.get("determinism") or {}).get("env") or {}) | set((b.get("determinism") or {}).get("env") or {})
+def _determinism_keys(a: Record, b: Record) -> set[str]:
+    return set(a.determinism.env) | set(b.determinism.env)
 
 
-def _seed(a: dict, b: dict) -> list[Change]:
+def _seed(a: Record, b: Record) -> list[Change]:
     changes = []
-    if a.get("seed") != b.get("seed"):
-        changes.append(Change("seed", a.get("seed"), b.get("seed")))
-    da, db = a.get("determinism") or {}, b.get("determinism") or {}
-    if bool(da.get("enabled")) != bool(db.get("enabled")):
-        changes.append(Change("deterministic", bool(da.get("enabled")), bool(db.get("enabled"))))
+    if a.seed != b.seed:
+        changes.append(Change("seed", a.seed, b.seed))
+    da, db = a.determinism, b.determinism
+    if bool(da.enabled) != bool(db.enabled):
+        changes.append(Change("deterministic", bool(da.enabled), bool(db.enabled)))
     # PYTHONHASHSEED follows the seed, and ENVBUILD_SEED/ENVBUILD_DETERMINISTIC echo the two fields
     # above: say each change once.
-    ea, eb = dict(da.get("env") or {}), dict(db.get("env") or {})
+    ea, eb = dict(da.env), dict(db.env)
     for key in set(ea) | set(eb):
-        echoes_seed = key == "PYTHONHASHSEED" and ea.get(key) == str(a.get("seed")) and eb.get(key) == str(b.get("seed"))
+        echoes_seed = key == "PYTHONHASHSEED" and ea.get(key) == str(a.seed) and eb.get(key) == str(b.seed)
         if key.startswith("ENVBUILD_") or echoes_seed:
             ea.pop(key, None), eb.pop(key, None)
     changes += _dict_changes(ea, eb, prefix="env ")
-    sa, sb = list(da.get("settings") or []), list(db.get("settings") or [])
-    if a.get("seed") != b.get("seed"):
-        sa, sb = _unseeded(sa, a.get("seed")), _unseeded(sb, b.get("seed"))
+    sa, sb = list(da.settings), list(db.settings)
+    if a.seed != b.seed:
+        sa, sb = _unseeded(sa, a.seed), _unseeded(sb, b.seed)
     if sorted(sa) != sorted(sb):
         changes.append(Change("settings", ", ".join(sorted(set(sa) - set(sb))) or None,
                               ", ".join(sorted(set(sb) - set(sa))) or None, "applied in process"))
@@ -320,28 +321,23 @@ def _unseeded(settings: list[str], seed: Any) -> list[str]:
     return [re.sub(rf"\b{re.escape(str(seed))}\b", "<seed>", s) for s in settings]
 
 
-def _command(a: dict, b: dict) -> list[Change]:
+def _command(a: Record, b: Record) -> list[Change]:
     changes = []
-    if list(a.get("command") or []) != list(b.get("command") or []):
-        changes.append(Change("command", " ".join(a.get("command") or []), " ".join(b.get("command") or [])))
-    pa, pb = dict(a.get("params") or {}), dict(b.get("params") or {})
+    if a.command != b.command:
+        changes.append(Change("command", " ".join(a.command), " ".join(b.command)))
+    pa, pb = a.params, b.params
     # A param that only echoes the run's seed is the seed's change, not a param's.
-    for key in [k for k in set(pa) & set(pb) if pa[k] == a.get("seed") and pb[k] == b.get("seed")]:
+    for key in [k for k in set(pa) & set(pb) if pa[k] == a.seed and pb[k] == b.seed]:
         del pa[key], pb[key]
     changes += _dict_changes(pa, pb, prefix="param ")
     skip = _determinism_keys(a, b)
-    ea = {k: v for k, v in (a.get("env") or {}).items() if k not in skip and not _PER_RUN_ENV.match(k)}
-    eb = {k: v for k, v in (b.get("env") or {}).items() if k not in skip and not _PER_RUN_ENV.match(k)}
+    ea = {k: v for k, v in a.env.items() if k not in skip and not _PER_RUN_ENV.match(k)}
+    eb = {k: v for k, v in b.env.items() if k not in skip and not _PER_RUN_ENV.match(k)}
     changes += _dict_changes(ea, eb, prefix="env ")
-    for key in ("network", "gpus"):
-        if a.get(key) != b.get(key):
-            changes.append(Change(key, a.get(key), b.get(key)))
+    for name, x, y in (("network", a.network, b.network), ("gpus", a.gpus, b.gpus)):
+        if x != y:
+            changes.append(Change(name, x, y))
     return changes
-
-
-def _host(record: dict) -> dict[str, Any]:
-    host = record.get("host") or {}
-    return {k: host.get(k) for k in _HOST_KEYS}
 
 
 # --- shared helpers ---------------------------------------------------------------------
@@ -365,8 +361,8 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def metric_deltas(a: dict, b: dict) -> list[MetricDelta]:
-    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
+def metric_deltas(a: dict[str, Any] | Record, b: dict[str, Any] | Record) -> list[MetricDelta]:
+    ma, mb = Record.from_dict(a).metrics, Record.from_dict(b).metrics
     out = []
     for name in sorted(set(ma) | set(mb)):
         x, y = _number(ma.get(name)), _number(mb.get(name))
@@ -375,10 +371,9 @@ def metric_deltas(a: dict, b: dict) -> list[MetricDelta]:
     return out
 
 
-def output_deltas(a: dict, b: dict) -> list[OutputDelta]:
+def output_deltas(a: dict[str, Any] | Record, b: dict[str, Any] | Record) -> list[OutputDelta]:
     """Each output file of either run, with its sha256 in both: results, like the metrics."""
-    oa = {o["path"]: o.get("sha256") for o in a.get("outputs") or []}
-    ob = {o["path"]: o.get("sha256") for o in b.get("outputs") or []}
+    oa, ob = Record.from_dict(a).output_sha256s, Record.from_dict(b).output_sha256s
     return [OutputDelta(p, oa.get(p), ob.get(p)) for p in sorted(set(oa) | set(ob))]
 
 

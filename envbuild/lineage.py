@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from envbuild.fsutil import atomic_write_json, sha256_file
-from envbuild.record import RECORD_FILE
+from envbuild.record import RECORD_FILE, Record
 from envbuild.store import runs_dir
 
 INDEX_VERSION = 1
@@ -30,9 +31,13 @@ class Match:
     run_dir: Path
     record: dict[str, Any]
 
+    @cached_property
+    def facts(self) -> Record:
+        return Record.from_dict(self.record)
+
     @property
     def is_reproduction(self) -> bool:
-        return bool(self.record.get("reproduces"))
+        return bool(self.facts.reproduces)
 
 
 def index_path(root: Path) -> Path:
@@ -61,11 +66,12 @@ def update_index(root: Path) -> dict[str, Any]:
             record = json.loads((base / run_id / RECORD_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if record.get("status") == "running":  # outputs not hashed yet: look again next time
+        facts = Record.from_dict(record)
+        if facts.status == "running":  # outputs not hashed yet: look again next time
             continue
-        for out in record.get("outputs") or []:
-            if out.get("sha256"):
-                index["outputs"].setdefault(out["sha256"], []).append({"run": run_id, "path": out.get("path")})
+        for out in facts.outputs:
+            if out.sha256:
+                index["outputs"].setdefault(out.sha256, []).append({"run": run_id, "path": out.path})
         index["runs"].append(run_id)
         added = True
     gone = seen - on_disk
@@ -94,32 +100,35 @@ def find_by_sha256(root: Path, sha256: str) -> list[Match]:
         except (OSError, ValueError):
             continue
         matches.append(Match(hit["run"], hit["path"], record_file.parent, record))
-    matches.sort(key=lambda m: (m.is_reproduction, m.record.get("started_at") or "", m.run_id))
+    matches.sort(key=lambda m: (m.is_reproduction, m.facts.started_at or "", m.run_id))
     return matches
 
 
-def ingredients(record: dict[str, Any]) -> dict[str, Any]:
+def ingredients(record: dict[str, Any] | Record) -> dict[str, Any]:
     """What went into a run, in the words trace prints."""
-    image, lock, code = record.get("image") or {}, record.get("lock") or {}, record.get("code") or {}
+    r = Record.from_dict(record)
+    image, code = r.image, r.code
     return {
-        "image": {k: image.get(k) for k in ("ref", "id", "repo_digest", "base", "base_digest")},
-        "lock_hash": lock.get("lock_hash") or image.get("lock_hash"),
-        "packages": len(lock.get("packages") or {}),
-        "code": {k: code.get(k) for k in ("commit", "branch", "dirty", "diff_sha256")},
-        "data": [{k: d.get(k) for k in ("path", "sha256", "files", "bytes")} for d in record.get("data") or []],
-        "seed": record.get("seed"),
-        "deterministic": (record.get("determinism") or {}).get("enabled"),
-        "command": record.get("command"),
-        "kind": record.get("kind") or "run",
+        "image": {"ref": image.ref, "id": image.id, "repo_digest": image.repo_digest, "base": image.base,
+                  "base_digest": image.base_digest},
+        "lock_hash": r.lock_hash,
+        "packages": len(r.lock.packages),
+        "code": {"commit": code.commit, "branch": code.branch, "dirty": code.dirty, "diff_sha256": code.diff_sha256},
+        "data": [{"path": d.path, "sha256": d.sha256, "files": d.files, "bytes": d.bytes} for d in r.data],
+        "seed": r.seed,
+        "deterministic": r.determinism.enabled,
+        "command": r.command,
+        "kind": r.kind,
     }
 
 
-def reproduce_command(record: dict[str, Any], root: Path, cwd: Path | None = None) -> str:
+def reproduce_command(record: dict[str, Any] | Record, root: Path, cwd: Path | None = None) -> str:
     """The exact command that runs this record again (a shell session's: the shell in its environment)."""
-    from envbuild.record import KIND_RUN, kind
+    from envbuild.record import KIND_RUN
 
+    r = Record.from_dict(record)
     # made by hand in a shell: the same environment can be had again, not the same keystrokes
-    cmd = ["envbuild", "reproduce", str(record.get("id"))] if kind(record) == KIND_RUN else ["envbuild", "shell"]
+    cmd = ["envbuild", "reproduce", str(r.id)] if r.kind == KIND_RUN else ["envbuild", "shell"]
     if Path(root).resolve() != Path(cwd or Path.cwd()).resolve():
         cmd += ["--project", str(Path(root).resolve())]
     return shlex.join(cmd)

@@ -10,7 +10,9 @@ applied), copies of the lockfiles (`lock/envbuild.lock`, `lock/requirements.lock
 Fields (schema_version 2; JSON Schema in envbuild/schemas/run-record.schema.json). `new` is the one
 constructor; the sections' names and types are the TypedDicts below, and a test holds the schema to
 them. Records of schema_version 1 (before `kind`) are read through `upgrade`, so every reader sees
-one shape; the file itself is never rewritten (its seal covers its bytes).
+one shape; the file itself is never rewritten (its seal covers its bytes). Readers take the facts by
+name from the frozen view `Record.from_dict(d)` (`r.image.id`, `r.code.dirty`, `r.lock_hash`, `r.data`),
+so the keys are spelled here only; a missing section reads as None / empty.
   schema_version: 2
   id: "20261128T063000Z-1a2b3c" (sortable by time)
   kind: "run" (envbuild run, reproduce) | "shell" (envbuild shell / notebook: work by hand; `command` is
@@ -65,9 +67,9 @@ import json
 import math
 import secrets
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict, TypeVar, Union
 
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_json
@@ -189,9 +191,236 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def kind(record: dict[str, Any]) -> str:
+def mark_reproduction(record: dict[str, Any], original_id: str, root: Path) -> None:
+    """Set, in place, what `envbuild reproduce` says of its new run: which run it reproduces, and the
+    project it belongs to (its worktree is gone)."""
+    record["reproduces"] = original_id
+    record.setdefault("project", {})["root"] = str(root)
+
+
+def kind(record: Union[dict[str, Any], "Record"]) -> str:
     """The record's kind; records written before kinds existed are runs."""
-    return record.get("kind") or KIND_RUN
+    return record.kind if isinstance(record, Record) else record.get("kind") or KIND_RUN
+
+
+# --- reading: the facts by name, so the string keys live here only ------------------------------
+# Each view is frozen and built from a section that may be missing or partial (old records, a run
+# still going): an absent fact is None, an absent list or map is empty. Field names are the keys.
+
+class _View:
+    """Facts by name from one section of a record, read-only. The annotations are the fields (and the
+    keys); a list, dict or tuple field reads as empty when absent, any other as None. Plain classes,
+    not dataclasses: they are made at import, and `envbuild run` imports this module."""
+
+    _fields: tuple[tuple[str, Any], ...] = ()  # (name, maker of its empty value | None)
+    _items: dict[str, type] = {}  # field -> the view of each of its entries
+
+    def __init_subclass__(cls) -> None:
+        empty = {"list": list, "dict": dict, "tuple": tuple}  # annotations are strings (__future__)
+        own = cls.__dict__.get("__annotations__", {})
+        cls._fields = tuple((name, empty.get(str(t).split("[")[0])) for name, t in own.items())
+
+    def __init__(self, section: Any = None) -> None:
+        section = section if isinstance(section, Mapping) else {}
+        for name, empty in self._fields:
+            value = section.get(name)
+            if name in self._items:
+                value = _views(self._items[name], value)
+            object.__setattr__(self, name, empty() if value is None and empty else value)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(name for name, _ in cls._fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+_V = TypeVar("_V", bound=_View)
+
+
+def _views(cls: type[_V], entries: Any) -> tuple[_V, ...]:
+    return tuple(cls(e) for e in entries or [])
+
+
+class ImageFacts(_View):
+    ref: Optional[str]
+    id: Optional[str]  # docker inspect .Id (local)
+    digest: Optional[str]  # manifest digest, as envbuild wrote it
+    repo_digest: Optional[str]  # "repo@sha256:..." once pushed
+    base: Optional[str]
+    base_digest: Optional[str]
+    lock_hash: Optional[str]
+    provenance: Optional[str]
+    dev_hash: Optional[str]
+
+
+class LockFacts(_View):
+    envbuild_lock_sha256: Optional[str]
+    lock_hash: Optional[str]
+    inputs_hash: Optional[str]
+    lockfiles: dict[str, str]  # name -> sha256
+    packages: dict[str, str]  # name -> version
+
+
+class CodeFacts(_View):
+    commit: Optional[str]
+    branch: Optional[str]
+    dirty: Optional[bool]  # None: git failed (error says why)
+    diff_sha256: Optional[str]
+    diff_file: Optional[str]
+    remote: Optional[str]
+    changed_files: list[str]
+    error: Optional[str]
+
+
+class DataFacts(_View):
+    path: Optional[str]
+    sha256: Optional[str]
+    bytes: Optional[int]
+    files: Optional[int]
+
+
+class OutputFacts(_View):
+    path: Optional[str]
+    sha256: Optional[str]
+    bytes: Optional[int]
+
+
+class Gpu(_View):
+    index: Any
+    name: Optional[str]
+    driver: Optional[str]
+    memory: Optional[str]
+    uuid: Optional[str]
+    compute_capability: Optional[str]
+    cuda: Optional[str]
+
+
+HOST_FACTS = ("os", "kernel", "machine", "cpu", "cpus", "memory_bytes", "docker_version")  # the host less its GPUs
+
+
+class HostFacts(_View):
+    os: Optional[str]
+    kernel: Optional[str]
+    machine: Optional[str]
+    cpu: Optional[str]
+    cpus: Optional[int]
+    memory_bytes: Optional[int]
+    docker_version: Optional[str]
+    gpus: tuple[Gpu, ...]
+    _items = {"gpus": Gpu}
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The host without its GPUs, by HOST_FACTS name (what `diff` compares as hardware)."""
+        return {k: getattr(self, k) for k in HOST_FACTS}
+
+
+class TorchFacts(_View):
+    torch: Optional[str]
+    cuda: Optional[str]
+    cudnn: Optional[str]
+    arch_list: Any
+
+
+class DeterminismFacts(_View):
+    enabled: Optional[bool]
+    env: dict[str, str]
+    settings: list[str]
+
+
+class PlacementFacts(_View):
+    backend: Optional[str]
+    target: Optional[str]
+    host: Optional[str]
+    cluster: Optional[str]
+    job_id: Optional[str]
+    nodes: list[str]
+    gpus: list[str]
+    state: Optional[str]
+    detached: Optional[bool]
+    runtime: Optional[str]
+    bundle: Optional[str]
+
+
+class Record:
+    """A read-only view of a record (any schema_version, upgraded): `Record.from_dict(d).image.id`.
+    `raw` is the dict itself, for writers and for `--json`."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        object.__setattr__(self, "raw", raw)
+
+    @classmethod
+    def from_dict(cls, record: Union[dict[str, Any], "Record"]) -> "Record":
+        return record if isinstance(record, Record) else cls(upgrade(record) if isinstance(record, dict) else {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Record is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.raw == other.raw
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _get(self, key: str) -> Any:
+        return self.raw.get(key)
+
+    # the run
+    id = property(lambda self: self._get("id"))
+    kind = property(lambda self: self._get("kind") or KIND_RUN)
+    status = property(lambda self: self._get("status"))
+    exit_code = property(lambda self: self._get("exit_code"))
+    reason = property(lambda self: self._get("reason"))
+    started_at = property(lambda self: self._get("started_at"))
+    ended_at = property(lambda self: self._get("ended_at"))
+    duration_s = property(lambda self: self._get("duration_s"))
+    command = property(lambda self: list(self._get("command") or []))
+    seed = property(lambda self: self._get("seed"))
+    network = property(lambda self: self._get("network"))
+    gpus = property(lambda self: self._get("gpus"))  # the --gpus request, not the host's GPUs
+    reproduces = property(lambda self: self._get("reproduces"))
+    env = property(lambda self: dict(self._get("env") or {}))
+    params = property(lambda self: dict(self._get("params") or {}))
+    metrics = property(lambda self: dict(self._get("metrics") or {}))
+    dvc = property(lambda self: dict(self._get("dvc") or {}))
+    project_root = property(lambda self: (self._get("project") or {}).get("root"))
+
+    # the ingredients and results, as views
+    image = cached_property(lambda self: ImageFacts(self._get("image")))
+    lock = cached_property(lambda self: LockFacts(self._get("lock")))
+    code = cached_property(lambda self: CodeFacts(self._get("code")))
+    host = cached_property(lambda self: HostFacts(self._get("host")))
+    determinism = cached_property(lambda self: DeterminismFacts(self._get("determinism")))
+    data = cached_property(lambda self: _views(DataFacts, self._get("data")))
+    outputs = cached_property(lambda self: _views(OutputFacts, self._get("outputs")))
+    torch = cached_property(lambda self: TorchFacts((self._get("cuda") or {}).get("torch")))
+
+    @cached_property
+    def placement(self) -> Optional[PlacementFacts]:
+        """Where it ran; None for records from before targets (they ran locally)."""
+        return PlacementFacts(self._get("placement")) if self._get("placement") else None
+
+    @property
+    def lock_hash(self) -> Optional[str]:
+        """The lock the environment came from: the lock section's, else the image label's (older records)."""
+        return self.lock.lock_hash or self.image.lock_hash
+
+    @property
+    def output_sha256s(self) -> dict[Optional[str], Optional[str]]:
+        return {o.path: o.sha256 for o in self.outputs}
+
+    def data_manifest(self, path: Optional[str]) -> Optional[str]:
+        """The sha256 naming the per-file manifest of this data path (manifest.py), if one was kept."""
+        return ((self._get("manifests") or {}).get("data") or {}).get(path)
 
 
 def now_utc() -> datetime:

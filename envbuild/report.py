@@ -27,6 +27,7 @@ from string import Template
 from typing import Any, Iterable
 
 from envbuild import record as rec
+from envbuild.record import DataFacts, OutputFacts, Record
 from envbuild.errors import EnvbuildError
 from envbuild.fsutil import atomic_write_text
 
@@ -74,62 +75,58 @@ def series(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     return out
 
 
-def card_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+def card_rows(record: dict[str, Any] | Record) -> list[tuple[str, str]]:
     """(label, HTML) rows of the run card."""
-    image, lock, code = record.get("image") or {}, record.get("lock") or {}, record.get("code") or {}
-    host = record.get("host") or {}
-    status = record.get("status", "?")
-    exit_code = record.get("exit_code")
+    r = Record.from_dict(record)
+    image, lock, code, host = r.image, r.lock, r.code, r.host
+    status = r.status if r.status is not None else "?"
     status_html = f'<span class="status {_e(status)}">{_e(status)}</span>' + (
-        f" (exit {_e(exit_code)})" if exit_code is not None else "") + (
-        f": {_e(record['reason'])}" if record.get("reason") else "")
-    dirty = code.get("dirty")
-    dirty_html = ('<span class="warn">dirty: uncommitted diff sha256 ' + _e(code.get("diff_sha256")) + "</span>"
-                  if dirty else "clean" if dirty is False else f"state unknown ({_e(code.get('error'))})")
-    gpus = (host.get("gpus") or [])
-    gpu_html = "; ".join(f"{_e(g.get('name'))}, driver {_e(g.get('driver'))}, CUDA {_e(g.get('cuda'))}"
-                         for g in gpus) or "none (CPU)"
-    torch = (record.get("cuda") or {}).get("torch") or {}
-    if torch.get("cuda"):
-        gpu_html += f"; torch {_e(torch.get('torch'))} with CUDA {_e(torch.get('cuda'))}, cuDNN {_e(torch.get('cudnn'))}"
-    duration = record.get("duration_s")
-    determinism = record.get("determinism") or {}
+        f" (exit {_e(r.exit_code)})" if r.exit_code is not None else "") + (f": {_e(r.reason)}" if r.reason else "")
+    dirty = code.dirty
+    dirty_html = ('<span class="warn">dirty: uncommitted diff sha256 ' + _e(code.diff_sha256) + "</span>"
+                  if dirty else "clean" if dirty is False else f"state unknown ({_e(code.error)})")
+    gpu_html = "; ".join(f"{_e(g.name)}, driver {_e(g.driver)}, CUDA {_e(g.cuda)}" for g in host.gpus) or "none (CPU)"
+    torch = r.torch
+    if torch.cuda:
+        gpu_html += f"; torch {_e(torch.torch)} with CUDA {_e(torch.cuda)}, cuDNN {_e(torch.cudnn)}"
+    duration = r.duration_s
     return [
         ("status", status_html),
-        ("command", f"<code>{_e(' '.join(record.get('command') or []))}</code>"),
-        ("seed", f"{_e(record.get('seed'))} (deterministic: {_e(determinism.get('enabled'))})"),
-        ("started", _e(record.get("started_at"))),
+        ("command", f"<code>{_e(' '.join(r.command))}</code>"),
+        ("seed", f"{_e(r.seed)} (deterministic: {_e(r.determinism.enabled)})"),
+        ("started", _e(r.started_at)),
         ("duration", f"{duration:.1f} s" if isinstance(duration, (int, float)) else "—"),
-        ("image", f"<code>{_e(image.get('ref'))}</code><br>id <code>{_e(image.get('id'))}</code>"),
-        ("registry digest", f"<code>{_e(image.get('repo_digest') or 'not pushed')}</code>"),
-        ("base", f"<code>{_e(image.get('base'))}</code><br>digest <code>{_e(image.get('base_digest'))}</code>"),
-        ("lock hash", f"<code>{_e(lock.get('lock_hash') or image.get('lock_hash'))}</code>"),
-        ("lock files", "<br>".join(f"{_e(n)} <code>{_e(s)}</code>" for n, s in (lock.get("lockfiles") or {}).items())
-         or "—"),
-        ("commit", f"<code>{_e(code.get('commit'))}</code> ({_e(code.get('branch'))}), {dirty_html}"),
-        ("data", _files(record.get("data") or [], "files")),
-        ("outputs", _files(record.get("outputs") or [], None)),
+        ("image", f"<code>{_e(image.ref)}</code><br>id <code>{_e(image.id)}</code>"),
+        ("registry digest", f"<code>{_e(image.repo_digest or 'not pushed')}</code>"),
+        ("base", f"<code>{_e(image.base)}</code><br>digest <code>{_e(image.base_digest)}</code>"),
+        ("lock hash", f"<code>{_e(r.lock_hash)}</code>"),
+        ("lock files", "<br>".join(f"{_e(n)} <code>{_e(s)}</code>" for n, s in lock.lockfiles.items()) or "—"),
+        ("commit", f"<code>{_e(code.commit)}</code> ({_e(code.branch)}), {dirty_html}"),
+        ("data", _files(r.data)),
+        ("outputs", _files(r.outputs)),
         ("GPU / driver", gpu_html),
-        ("host", _e(", ".join(str(host.get(k)) for k in ("os", "kernel", "machine", "cpu") if host.get(k))
-                    + (f", {host['cpus']} CPUs" if host.get("cpus") else ""))),
-        ("reproduces", _e(record.get("reproduces"))),
+        ("host", _e(", ".join(str(v) for v in (host.os, host.kernel, host.machine, host.cpu) if v)
+                    + (f", {host.cpus} CPUs" if host.cpus else ""))),
+        ("reproduces", _e(r.reproduces)),
     ]
 
 
-def _files(entries: list[dict[str, Any]], count_key: str | None) -> str:
+def _files(entries: tuple[DataFacts, ...] | tuple[OutputFacts, ...]) -> str:
+    """Data entries (with their file counts) or outputs, as a table."""
     if not entries:
         return "—"
     rows = "".join(
-        f"<tr><td>{_e(f.get('path'))}</td><td><code>{_e(f.get('sha256'))}</code></td>"
-        f"<td>{_e(f.get('bytes'))} bytes" + (f", {_e(f.get(count_key))} files" if count_key else "") + "</td></tr>"
+        f"<tr><td>{_e(f.path)}</td><td><code>{_e(f.sha256)}</code></td>"
+        f"<td>{_e(f.bytes)} bytes" + (f", {_e(f.files)} files" if isinstance(f, DataFacts) else "") + "</td></tr>"
         for f in entries)
     return f'<table class="files">{rows}</table>'
 
 
-def lineage_figure(go: Any, record: dict[str, Any]) -> Any:
+def lineage_figure(go: Any, record: dict[str, Any] | Record) -> Any:
     """output → run → image → lock files → base digest, and data files → run, as a Sankey graph
     (flows point from an ingredient to what was made from it), one column per kind of thing."""
-    image, lock = record.get("image") or {}, record.get("lock") or {}
+    r = Record.from_dict(record)
+    image, lock = r.image, r.lock
     nodes: list[tuple[str, str, int]] = []  # (label, hover, column)
     links: list[tuple[int, int]] = []
 
@@ -137,20 +134,18 @@ def lineage_figure(go: Any, record: dict[str, Any]) -> Any:
         nodes.append((label, hover, column))
         return len(nodes) - 1
 
-    base = node(f"base {_short(image.get('base_digest'))}", f"{image.get('base')}@{image.get('base_digest')}", 0)
-    image_digest = image.get("repo_digest") or image.get("id")
-    img = node(f"image {_short(image_digest)}", f"{image.get('ref')}<br>{image_digest}", 1)
+    base = node(f"base {_short(image.base_digest)}", f"{image.base}@{image.base_digest}", 0)
+    image_digest = image.repo_digest or image.id
+    img = node(f"image {_short(image_digest)}", f"{image.ref}<br>{image_digest}", 1)
     links.append((base, img))
-    for name, sha in (lock.get("lockfiles") or {}).items():
+    for name, sha in lock.lockfiles.items():
         links.append((node(f"{name} {_short(sha, 8)}", f"{name}<br>sha256 {sha}", 0), img))
-    run = node(f"run {record.get('id')}", f"run {record.get('id')}<br>{' '.join(record.get('command') or [])}", 2)
+    run = node(f"run {r.id}", f"run {r.id}<br>{' '.join(r.command)}", 2)
     links.append((img, run))
-    for d in record.get("data") or []:
-        links.append((node(f"data {d.get('path')} {_short(d.get('sha256'), 8)}",
-                           f"{d.get('path')}<br>sha256 {d.get('sha256')}", 1), run))
-    for o in record.get("outputs") or []:
-        links.append((run, node(f"{o.get('path')} {_short(o.get('sha256'), 8)}",
-                                f"{o.get('path')}<br>sha256 {o.get('sha256')}", 3)))
+    for d in r.data:
+        links.append((node(f"data {d.path} {_short(d.sha256, 8)}", f"{d.path}<br>sha256 {d.sha256}", 1), run))
+    for o in r.outputs:
+        links.append((run, node(f"{o.path} {_short(o.sha256, 8)}", f"{o.path}<br>sha256 {o.sha256}", 3)))
     # fixed columns, each node centred in its share of the column: labels never run into each other
     columns = [[i for i, n in enumerate(nodes) if n[2] == c] for c in range(4)]
     xs, ys = [0.0] * len(nodes), [0.0] * len(nodes)
@@ -225,32 +220,33 @@ def checks_html(checks: list[Any]) -> str:
 # --- the page -------------------------------------------------------------------------------
 
 
-def _metrics_section(go: Any, runs: list[tuple[Path, dict[str, Any]]], fig_html: Any) -> str:
+def _metrics_section(go: Any, runs: list[tuple[Path, Record]], fig_html: Any) -> str:
     """A chart per metric logged over steps (the runs overlaid); single values and params in tables."""
-    ids = [r["id"] for _, r in runs]
-    history = [(r["id"], series(d)) for d, r in runs]
+    ids = [r.id for _, r in runs]
+    history = [(r.id, series(d)) for d, r in runs]
     plotted = sorted({name for _, data in history for name, (xs, _) in data.items() if len(xs) > 1})
     parts = ["<h2>Metrics</h2>"]
     parts += [f'<div class="chart">{fig_html(metric_figure(go, name, history), f"metric-{n}")}</div>'
               for n, name in enumerate(plotted)] or [
         "<p>No metric was logged over steps (envbuild.track.log_metrics(..., step=N)).</p>"]
     # a single value has no curve: such metrics (and the params) go in tables, one column per run
-    single = sorted({k for _, r in runs for k in (r.get("metrics") or {})} - set(plotted))
+    single = sorted({k for _, r in runs for k in r.metrics} - set(plotted))
     if single:
         parts.append("<h3>Final values</h3>" + _table(
-            ["metric", *ids], ([k, *(_fmt((r.get("metrics") or {}).get(k)) for _, r in runs)] for k in single)))
-    params = sorted({k for _, r in runs for k in (r.get("params") or {})})
+            ["metric", *ids], ([k, *(_fmt(r.metrics.get(k)) for _, r in runs)] for k in single)))
+    params = sorted({k for _, r in runs for k in r.params})
     if params:
         parts.append("<h3>Params</h3>" + _table(
-            ["param", *ids], ([k, *((r.get("params") or {}).get(k) for _, r in runs)] for k in params)))
+            ["param", *ids], ([k, *(r.params.get(k) for _, r in runs)] for k in params)))
     return '<section id="metrics">' + "\n".join(parts) + "</section>"
 
 
-def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = None, title: str | None = None) -> str:
+def render(runs: list[tuple[Path, dict[str, Any] | Record]], checks: list[Any] | None = None, title: str | None = None) -> str:
     """The whole HTML page for these (run dir, record) pairs, oldest first as given."""
     go, offline = _plotly()
     config = {"displaylogo": False, "responsive": True}
-    ids = [r["id"] for _, r in runs]
+    runs = [(d, Record.from_dict(r)) for d, r in runs]
+    ids = [r.id for _, r in runs]
 
     def fig_html(fig: Any, div_id: str, **extra: Any) -> str:
         return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={**config, **extra})
@@ -261,7 +257,7 @@ def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = N
     for i, (_, record) in enumerate(runs):
         rows = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in card_rows(record))
         sections.append(f'<section class="card" id="card-{i}"><h2><span class="swatch" style="background:'
-                        f'{COLORS[i % len(COLORS)]}"></span>Run {_e(record["id"])}</h2>'
+                        f'{COLORS[i % len(COLORS)]}"></span>Run {_e(record.id)}</h2>'
                         f'<table class="card">{rows}</table></section>')
 
     if runs:
@@ -270,10 +266,10 @@ def render(runs: list[tuple[Path, dict[str, Any]]], checks: list[Any] | None = N
         from envbuild.compare import diff_records
 
         (dir_a, a), (dir_b, b) = runs
-        sections.append(f'<section id="diff"><h2>Diff by cause: {_e(a["id"])} → {_e(b["id"])}</h2>'
+        sections.append(f'<section id="diff"><h2>Diff by cause: {_e(a.id)} → {_e(b.id)}</h2>'
                         + diff_html(diff_records(a, b, dir_a, dir_b)) + "</section>")
     if runs:
-        lineage = [f'<h3>Run {_e(r["id"])}</h3><div class="lineage">'
+        lineage = [f'<h3>Run {_e(r.id)}</h3><div class="lineage">'
                    f'{fig_html(lineage_figure(go, r), f"lineage-{i}", displayModeBar=False)}</div>'
                    for i, (_, r) in enumerate(runs)]
         sections.append('<section id="lineage"><h2>Lineage</h2><p>Each flow goes from an ingredient to what '
@@ -291,14 +287,15 @@ def write(root: Path, refs: list[str], out: Path, checks: list[Any] | None = Non
     """Write the report of these runs of the project at `root` to `out`, atomically; return its path."""
     from envbuild import store
 
-    by_id: dict[str, tuple[Path, dict[str, Any]]] = {}
+    by_id: dict[str, tuple[Path, Record]] = {}
     for ref in refs:
-        run_dir, record = store.load_run(root, ref)
-        by_id.setdefault(record["id"], (Path(run_dir), record))  # "latest" and its id are one run
+        run_dir, raw = store.load_run(root, ref)
+        record = Record.from_dict(raw)
+        by_id.setdefault(record.id, (Path(run_dir), record))  # "latest" and its id are one run
     runs = list(by_id.values())
     if not runs and not checks:
         raise EnvbuildError(f"{store.runs_dir(root)}: no runs to report on; start one with envbuild run SCRIPT")
-    runs.sort(key=lambda p: (p[1].get("started_at") or "", p[1]["id"]))
+    runs.sort(key=lambda p: (p[1].started_at or "", p[1].id))
     out = Path(out)
     if out.is_dir():
         raise EnvbuildError(f"{out}: is a directory; give the report's file name, e.g. -o {out / 'report.html'}")

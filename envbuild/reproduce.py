@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from envbuild import record as rec, store
-from envbuild.record import DIFF_FILE, LOCK_DIR
+from envbuild.record import DIFF_FILE, LOCK_DIR, ImageFacts, Record
 from envbuild.errors import EXIT_FAILURE, EXIT_USAGE, EnvbuildError, last_line
 
 WORKTREES = "reproduce"  # under <project>/.envbuild/
@@ -121,22 +121,21 @@ def _num(value: Any) -> float | None:
 # --- ingredients -----------------------------------------------------------------------------
 
 
-def data_drift(root: Path, record: dict[str, Any], run_dir: Path | None = None) -> list[str]:
+def data_drift(root: Path, record: dict[str, Any] | Record, run_dir: Path | None = None) -> list[str]:
     """Recorded data paths whose content is not what the run read (missing paths included), each
     with the files added, removed and changed when the run kept a per-file manifest."""
     from envbuild import manifest, provenance
 
-    entries = record.get("data") or []
-    missing = [e["path"] for e in entries if not (Path(root) / e["path"]).exists()]
-    present = [e for e in entries if e["path"] not in missing]
+    record = Record.from_dict(record)
+    missing = [e.path for e in record.data if not (Path(root) / e.path).exists()]
+    present = [e for e in record.data if e.path not in missing]
     listings: dict[str, list] = {}
-    now, _ = provenance.data_checksums(Path(root), [e["path"] for e in present], listings)
-    recorded = (record.get("manifests") or {}).get("data") or {}
+    now, _ = provenance.data_checksums(Path(root), [e.path for e in present], listings)
     changed = []
     for e, n in zip(present, now):
-        if n["sha256"] != e.get("sha256"):
-            detail = manifest.changes(e["path"], manifest.load(run_dir, recorded.get(e["path"])), listings[e["path"]])
-            changed.append(f"{e['path']} ({detail})" if detail else e["path"])
+        if n["sha256"] != e.sha256:
+            detail = manifest.changes(e.path, manifest.load(run_dir, record.data_manifest(e.path)), listings[e.path])
+            changed.append(f"{e.path} ({detail})" if detail else e.path)
     return changed + [f"{p} (missing)" for p in missing]
 
 
@@ -150,27 +149,28 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return proc
 
 
-def require_code(root: Path, record: dict[str, Any], run_dir: Path) -> tuple[str, Path | None]:
+def require_code(root: Path, record: dict[str, Any] | Record, run_dir: Path) -> tuple[str, Path | None]:
     """The recorded commit (present in the repository) and the saved diff file when the run was dirty."""
     from envbuild.fsutil import sha256_file
 
-    code, rid = record.get("code") or {}, record.get("id")
-    commit = code.get("commit")
+    record = Record.from_dict(record)
+    code, rid = record.code, record.id
+    commit = code.commit
     if not commit:
         raise EnvbuildError(f"run {rid} recorded no git commit (the project was not a git repository); "
                             "it cannot be checked out again", EXIT_USAGE)
     if git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
         raise EnvbuildError(f"commit {commit} of run {rid} is not in the repository at {root}; "
                             "fetch it (git fetch --all) and try again", EXIT_USAGE)
-    if code.get("dirty") is None:  # git failed at run time: the tree that ran is not known
+    if code.dirty is None:  # git failed at run time: the tree that ran is not known
         raise EnvbuildError(f"run {rid} recorded commit {commit} but not whether the tree was clean "
-                            f"({code.get('error') or 'no dirty flag'}); it cannot be checked out faithfully", EXIT_USAGE)
-    if not code["dirty"]:
+                            f"({code.error or 'no dirty flag'}); it cannot be checked out faithfully", EXIT_USAGE)
+    if not code.dirty:
         return commit, None
-    diff = run_dir / (code.get("diff_file") or DIFF_FILE)
+    diff = run_dir / (code.diff_file or DIFF_FILE)
     if not diff.is_file():
         raise EnvbuildError(f"run {rid} was dirty but its uncommitted diff {diff} is missing", EXIT_USAGE)
-    if code.get("diff_sha256") and sha256_file(diff) != code["diff_sha256"]:
+    if code.diff_sha256 and sha256_file(diff) != code.diff_sha256:
         raise EnvbuildError(f"{diff}: sha256 differs from the record's diff_sha256; the saved diff was changed",
                             EXIT_USAGE)
     return commit, diff
@@ -180,25 +180,26 @@ def repo_top(root: Path) -> Path:
     return Path(git(root, "rev-parse", "--show-toplevel").stdout.strip() or root).resolve()
 
 
-def worktree_path(root: Path, record: dict[str, Any]) -> Path:
+def worktree_path(root: Path, record: dict[str, Any] | Record) -> Path:
     """Where the temporary worktree goes: `.envbuild/reproduce/<run id>-<hex>/<repo dir name>`, so the
     project in it keeps its directory name (a spec without `name` is named after its directory)."""
-    return store.state_dir(root) / WORKTREES / f"{record.get('id')}-{secrets.token_hex(3)}" / repo_top(root).name
+    return store.state_dir(root) / WORKTREES / f"{Record.from_dict(record).id}-{secrets.token_hex(3)}" / repo_top(root).name
 
 
-def data_placement(root: Path, record: dict[str, Any]) -> list[str]:
+def data_placement(root: Path, record: dict[str, Any] | Record) -> list[str]:
     """The recorded data paths to link into the worktree: those inside the repository. Absolute
     paths outside it are read where they are; a relative path that climbs out of the repository
     cannot be placed beside the worktree: exit 2 before anything is made."""
     top = repo_top(root)
+    record = Record.from_dict(record)
     inside = []
-    for entry in record.get("data") or []:
-        rel = entry["path"]
+    for entry in record.data:
+        rel = entry.path
         full = Path(os.path.normpath(Path(root) / rel))
         if full.is_relative_to(top) and not os.path.isabs(rel):
             inside.append(rel)
         elif not os.path.isabs(rel):
-            raise EnvbuildError(f"data path {rel!r} of run {record.get('id')} lies outside the git repository "
+            raise EnvbuildError(f"data path {rel!r} of run {record.id} lies outside the git repository "
                                 f"{top}; reproduce cannot place it beside the worktree: give it as an absolute path "
                                 "in the spec's data", EXIT_USAGE)
     return inside
@@ -257,18 +258,19 @@ def remove_worktree(root: Path, path: Path) -> None:
     git(root, "worktree", "prune", check=False)
 
 
-def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
+def obtain_image(record: dict[str, Any] | Record, run_dir: Path, worktree: Path,
                  say: Callable[[str], None]) -> tuple[str, str]:
     """(reference to run, how it was had): local id, else pulled digest, else rebuilt from the lock copies."""
     from envbuild import engine
     from envbuild.image import inspect_or_pull
     from envbuild.lockfile import ENVBUILD_LOCK, read_lock
 
-    image, rid = record.get("image") or {}, record.get("id")
-    if image.get("id") and engine.image_exists(image["id"]):
-        return image["id"], "local"
-    why = [f"id {image.get('id')} is not in the local engine"]
-    digest = image.get("repo_digest")
+    record = Record.from_dict(record)
+    image, rid = record.image, record.id
+    if image.id and engine.image_exists(image.id):
+        return image.id, "local"
+    why = [f"id {image.id} is not in the local engine"]
+    digest = image.repo_digest
     if digest:
         say(f"pulling {digest}")
         try:
@@ -282,15 +284,15 @@ def obtain_image(record: dict[str, Any], run_dir: Path, worktree: Path,
     if (lock_dir / ENVBUILD_LOCK).is_file():
         restore_lock_copies(run_dir, worktree, overwrite=True)
         lock = read_lock(worktree)
-        recorded = (record.get("lock") or {}).get("lock_hash") or image.get("lock_hash")
+        recorded = record.lock_hash
         if lock is None or lock.lock_hash != recorded:
             raise EnvbuildError(
-                f"image {image.get('ref')} of run {rid}: the lock copy in {lock_dir} has hash "
+                f"image {image.ref} of run {rid}: the lock copy in {lock_dir} has hash "
                 f"{lock.lock_hash if lock else None}, the record says {recorded}; it cannot be rebuilt", EXIT_USAGE)
-        say(f"rebuilding image {image.get('ref')} from the recorded lock {recorded[:12]}")
+        say(f"rebuilding image {image.ref} from the recorded lock {recorded[:12]}")
         return prove_rebuilt(build_image(worktree, lock), image, rid)
     why.append(f"no lock copies in {lock_dir} to rebuild it from")
-    raise EnvbuildError(f"image {image.get('ref')} of run {rid} cannot be had: " + "; ".join(why), EXIT_USAGE)
+    raise EnvbuildError(f"image {image.ref} of run {rid} cannot be had: " + "; ".join(why), EXIT_USAGE)
 
 
 def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> None:
@@ -301,15 +303,15 @@ def restore_lock_copies(run_dir: Path, project: Path, *, overwrite: bool) -> Non
             shutil.copy2(f, project / f.name)
 
 
-def prove_rebuilt(built: Any, image: dict[str, Any], rid: Any) -> tuple[str, str]:
+def prove_rebuilt(built: Any, image: ImageFacts, rid: Any) -> tuple[str, str]:
     """The rebuilt image is the recorded one, by image id and (where recorded) manifest digest, or
     nothing runs: a rebuild that differs reproduces another environment."""
     facts, digest = built.facts, built.manifest_digest
-    if facts.id != image.get("id") or (image.get("digest") and digest != image["digest"]):
+    if facts.id != image.id or (image.digest and digest != image.digest):
         raise EnvbuildError(
-            f"run {rid} ran image {image.get('id')} (digest {image.get('digest')}); rebuilt from its lock it is "
+            f"run {rid} ran image {image.id} (digest {image.digest}); rebuilt from its lock it is "
             f"{facts.id} (digest {digest}): not the same image, so nothing was run", EXIT_FAILURE)
-    return facts.ref, f"rebuilt bit-identical ({image.get('digest') or facts.id})"
+    return facts.ref, f"rebuilt bit-identical ({image.digest or facts.id})"
 
 
 def build_image(worktree: Path, lock: Any) -> Any:
@@ -329,10 +331,11 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
     """Reproduce run `ref` of the project at `root`. Raises EnvbuildError (exit 2) for a missing ingredient."""
 
     root = Path(root).resolve()
-    run_dir, record = store.load_run(root, ref)
-    rid = record["id"]
-    if rec.kind(record) != rec.KIND_RUN:
-        raise EnvbuildError(f"{rid} is an interactive {rec.kind(record)} session: what was typed there is not recorded, "
+    run_dir, raw = store.load_run(root, ref)
+    record = Record.from_dict(raw)
+    rid = record.id
+    if record.kind != rec.KIND_RUN:
+        raise EnvbuildError(f"{rid} is an interactive {record.kind} session: what was typed there is not recorded, "
                             "so it cannot be run again; rerun its environment with `envbuild shell`, or script the "
                             "work and `envbuild run` it", EXIT_USAGE)
     drift = data_drift(root, record, run_dir)
@@ -349,7 +352,7 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
         restore_lock_copies(run_dir, project, overwrite=False)  # lockfiles never committed: the record's
         image_ref, source = obtain_image(record, run_dir, project, say)
         say(f"reproducing {rid}: commit {commit[:12]}{' + code.diff' if diff else ''}, image {image_ref} ({source}), "
-            f"seed {record.get('seed')}")
+            f"seed {record.seed}")
         new_dir, new = launch(project, record, image_ref, rid, quiet=quiet, say=say)
         new_dir = adopt(root, project, new_dir, new, rid)
     finally:
@@ -357,19 +360,19 @@ def reproduce(root: Path, ref: str, tol: Tolerance, *, allow_data_drift: bool = 
             say(f"worktree kept at {worktree}")
         else:
             remove_worktree(root, worktree)
-    checks = compare_metrics(record.get("metrics") or {}, new.get("metrics") or {}, tol)
-    ok = new.get("exit_code") == record.get("exit_code") and all(c.ok for c in checks)
-    return Reproduction(rid, new.get("id"), ok, new.get("exit_code"), record.get("exit_code"), image_ref, source,
-                        drift, checks, outputs_identical(record, new), str(new_dir))
+    again = Record.from_dict(new)
+    checks = compare_metrics(record.metrics, again.metrics, tol)
+    ok = again.exit_code == record.exit_code and all(c.ok for c in checks)
+    return Reproduction(rid, again.id, ok, again.exit_code, record.exit_code, image_ref, source,
+                        drift, checks, outputs_identical(record, again), str(new_dir))
 
 
-def outputs_identical(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
-    oa = {o["path"]: o.get("sha256") for o in a.get("outputs") or []}
-    ob = {o["path"]: o.get("sha256") for o in b.get("outputs") or []}
+def outputs_identical(a: dict[str, Any] | Record, b: dict[str, Any] | Record) -> bool | None:
+    oa, ob = Record.from_dict(a).output_sha256s, Record.from_dict(b).output_sha256s
     return None if not oa else oa == ob
 
 
-def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: str, *, quiet: bool,
+def launch(project: Path, record: Record, image_ref: str, original_id: str, *, quiet: bool,
            say: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
     """One ordinary run of the worktree, in `image_ref`, with the recorded command, seed and settings.
 
@@ -383,9 +386,9 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
     from envbuild import runner
     from envbuild.provenance import REDACTED
 
-    skip = set((record.get("determinism") or {}).get("env") or {})
+    skip = set(record.determinism.env)
     env = {}
-    for name, value in (record.get("env") or {}).items():
+    for name, value in record.env.items():
         if name in skip or name.startswith("ENVBUILD_") or name in ("HOME", "PYTHONUNBUFFERED"):
             continue
         if value == REDACTED:
@@ -395,18 +398,18 @@ def launch(project: Path, record: dict[str, Any], image_ref: str, original_id: s
                 say(f"note: {name} was redacted in the record and is not set here; the run gets none")
             continue
         env[name] = value
-    if any(REDACTED in arg for arg in record.get("command") or []):
+    if any(REDACTED in arg for arg in record.command):
         say(f"note: the recorded command had secret values masked ({REDACTED}); the reproduction gets the mask, "
             "not the secret")
     req = runner.RunRequest(
-        command=list(record.get("command") or []),
-        seed=record.get("seed"),
-        gpus=record.get("gpus"),
-        network=record.get("network"),
+        command=record.command,
+        seed=record.seed,
+        gpus=record.gpus,
+        network=record.network,
         env=env,
         image=image_ref,
         stdout=sys.stderr.buffer if quiet else None,  # with --json, stdout holds only the JSON
-        on=(record.get("placement") or {}).get("target"),  # the same target again (older records: local)
+        on=record.placement.target if record.placement else None,  # the same target again (older records: local)
     )
     return runner.run(project, req, reproduces=original_id)
 
@@ -430,7 +433,6 @@ def adopt(root: Path, worktree: Path, new_dir: Path, new: dict[str, Any], origin
                 shutil.copytree(src, target, ignore=lambda _, names: [n for n in names if is_secret_file(n)])
             elif not is_secret_file(src):
                 shutil.copy2(src, target)
-    new["reproduces"] = original_id
-    new.setdefault("project", {})["root"] = str(root)  # the worktree is gone; the project is not
+    rec.mark_reproduction(new, original_id, root)
     chain.seal(root, dest, new)  # sealed again, into this project's chain (the worktree's is gone)
     return dest

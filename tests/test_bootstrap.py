@@ -17,7 +17,7 @@ from envbuild import bootstrap as bs
 from envbuild.errors import EnvbuildError
 from envbuild.registry import manifest_digest, parse_reference
 
-from conftest import REGISTRY
+from tests.conftest import REGISTRY
 
 PINNED = re.compile(r"^127\.0\.0\.1:5000/[a-z0-9/_.-]+@sha256:[0-9a-f]{64}$")
 

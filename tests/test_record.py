@@ -102,3 +102,46 @@ def test_a_record_written_by_schema_version_1_still_reads(tmp_path: Path) -> Non
     record.validate(old)  # the file as it is, too
     assert store.list_runs(tmp_path)[0]["kind"] == "run"
     assert json.loads((run_dir / "record.json").read_text()) == old  # never rewritten: its seal covers its bytes
+
+
+def test_the_read_view_names_facts_the_schema_has() -> None:
+    """Each view's fields are keys the schema defines for that section: the view invents no key."""
+    props = record.schema()["properties"]
+    views = {"image": record.ImageFacts, "lock": record.LockFacts, "code": record.CodeFacts,
+             "host": record.HostFacts, "determinism": record.DeterminismFacts, "placement": record.PlacementFacts,
+             "data": record.DataFacts}
+    for name, view in views.items():
+        section = props[name].get("properties") or props[name]["items"]["properties"]
+        assert set(view.names()) <= set(section), name
+    assert set(record.HOST_FACTS) <= set(props["host"]["properties"])
+
+
+def test_the_read_view_of_an_old_record_and_of_missing_sections() -> None:
+    old = json.loads((Path(__file__).parent / "data" / "record-v1.json").read_text())
+    r = record.Record.from_dict(old)
+    assert r.kind == record.KIND_RUN and r.raw["schema_version"] == record.SCHEMA_VERSION
+    assert (r.id, r.image.id, r.code.commit, r.seed) == (old["id"], old["image"]["id"], old["code"]["commit"],
+                                                         old["seed"])
+    assert r.lock_hash == (old["lock"]["lock_hash"] or old["image"]["lock_hash"])
+    assert [d.sha256 for d in r.data] == [d["sha256"] for d in old["data"]]
+    assert record.Record.from_dict(r) is r
+    empty = record.Record.from_dict({"id": "x", "code": {"dirty": None, "changed_files": None}})
+    assert (empty.image.id, empty.code.dirty, empty.code.changed_files, empty.lock.packages) == (None, None, [], {})
+    assert (empty.data, empty.outputs, empty.host.gpus, empty.placement, empty.command) == ((), (), (), None, [])
+    assert empty.host.facts == dict.fromkeys(record.HOST_FACTS) and empty.torch.cuda is None
+
+
+def test_readers_spell_no_record_keys() -> None:
+    """The readers take record facts through record.Record; a top-level key spelled in one of them is
+    a reader going around it. Listed: the keys of other documents that share a name."""
+    import re
+
+    keys = set(record.schema()["properties"])
+    own = {"lineage.py": {"outputs"},  # lineage's own index file
+           "report.py": {"metrics"},  # metrics.jsonl lines (record.metric_history)
+           "commands/runs.py": {"tags"}}  # the model registry's answer
+    pkg = Path(record.__file__).parent
+    # CONSTANT["code"] is a table of our own, not a record
+    for name in ("compare.py", "reproduce.py", "lineage.py", "verify.py", "report.py", "commands/runs.py"):
+        used = set(re.findall(r"""(?:\.get\(|(?<![A-Z])\[)\s*["'](\w+)["']""", (pkg / name).read_text())) & keys
+        assert used <= own.get(name, set()), f"{name} reads record keys {sorted(used - own.get(name, set()))}"

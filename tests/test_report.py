@@ -137,12 +137,6 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "no run 'nope'" in proc.stderr and not (tmp_path / "r.html").exists()
 
 
-def test_cli_json(two_runs: Path) -> None:
-    proc = run_cli("report", "latest", "--json", "-C", str(two_runs), "-o", str(two_runs / "cli.html"))
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["report"] == str(two_runs / "cli.html")
-
-
 # --- in a real browser --------------------------------------------------------------------------
 
 

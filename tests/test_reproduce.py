@@ -1,330 +1,129 @@
-"""reproduce, diff, trace and verify through real runs: real git, real image, real engine.
-
-One tiny stdlib project (six is its only dependency, so the image builds fast) is locked and built
-once per session; each test works on its own copy of it (same name, so the same image).
-"""
+"""reproduce's parts that need no image: tolerances, metric checks, the worktree, missing ingredients."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.helpers.locking import write_project
-
-pytestmark = pytest.mark.docker
-
-NAME = f"repro-test-{os.getuid()}-{os.getpid()}"
-TRAIN = """\
-import json, random
-from pathlib import Path
-
-import six  # the environment's one package
-
-LR = 0.05
-NOISE = 0.0  # > 0 makes this run nondeterministic on purpose
-rows = [tuple(map(float, line.split(","))) for line in Path("data/train.csv").read_text().split()]
-w = b = 0.0
-for epoch in range(20):
-    random.shuffle(rows)  # seeded by envbuild before this script starts
-    for x, y in rows:
-        err = w * x + b - y
-        w, b = w - LR * err * x, b - LR * err
-w += NOISE * random.SystemRandom().random()
-loss = sum((w * x + b - y) ** 2 for x, y in rows) / len(rows)
-Path("outputs").mkdir(exist_ok=True)
-Path("outputs/model.json").write_text(json.dumps({"w": w, "b": b, "six": six.__version__}))
-Path("outputs/metrics.json").write_text(json.dumps({"loss": loss, "w": w}))
-print("loss", loss)
-"""
-DATA = "".join(f"{x / 10},{2 * x / 10 + 1 + ((x * 7) % 5) / 50}\n" for x in range(20))
+from envbuild.errors import EnvbuildError
+from envbuild.fsutil import sha256_file
+from envbuild.reproduce import (Tolerance, compare_metrics, data_placement, make_worktree, obtain_image,
+                                parse_metric_tolerances, remove_worktree, require_code, worktree_path)
+from tests.helpers.records import record
 
 
-def git(root: Path, *args: str) -> str:
+def test_parse_metric_tolerances():
+    assert parse_metric_tolerances(["loss=0.01", " acc = 1e-3"]) == {"loss": 0.01, "acc": 0.001}
+    for bad in ("loss", "=0.1", "loss=x", "loss=-1", "loss=nan"):
+        with pytest.raises(EnvbuildError, match="NAME=TOL"):
+            parse_metric_tolerances([bad])
+
+
+def test_compare_metrics_tolerances():
+    tol = Tolerance(rtol=1e-3, atol=0.0, per_metric={"acc": 0.05})
+    checks = {c.name: c for c in compare_metrics(
+        {"loss": 1.0, "acc": 0.9, "gone": 1.0, "name": "x", "nan": float("nan")},
+        {"loss": 1.0005, "acc": 0.86, "nan": float("nan")}, tol)}
+    assert checks["loss"].ok and abs(checks["loss"].delta - 0.0005) < 1e-12
+    assert checks["acc"].ok and checks["acc"].tolerance == 0.05
+    assert not checks["gone"].ok and checks["gone"].new is None
+    assert checks["nan"].ok and "name" not in checks
+    assert not compare_metrics({"loss": 1.0}, {"loss": 1.01}, tol)[0].ok
+
+
+def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def lock_and_build(root: Path) -> None:
-    for step in ("lock", "build"):
-        proc = run_cli(step, cwd=root)
-        assert proc.returncode == 0, proc.stderr
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Path]:
-    """The project, locked, built and committed once."""
-    root = tmp_path_factory.mktemp("repro") / "proj"
-    write_project(root, NAME, ["six==1.16.0"], base=base_image)
-    with open(root / "pyproject.toml", "a") as f:
-        f.write('data = ["data/train.csv"]\noutputs = ["outputs"]\nseed = 1234\n')
-    (root / "train.py").write_text(TRAIN)
-    (root / "data").mkdir()
-    (root / "data" / "train.csv").write_text(DATA)
-    (root / ".gitignore").write_text("data/\noutputs/\n.envbuild/\n")
-    lock_and_build(root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "t@example.com")
-    git(root, "config", "user.name", "t")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "train")
-    yield root
-    # the images this session made (its name is unique to it): tags go, shared layers stay
-    registry = base_image.split("/", 1)[0]
-    for repo in (f"envbuild/{NAME}", f"{registry}/{NAME}"):
-        tags = subprocess.run(["docker", "images", repo, "--format", "{{.Repository}}:{{.Tag}}"],
-                              capture_output=True, text=True).stdout.split()
-        if tags:
-            subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True)
-
-
 @pytest.fixture
-def proj(template: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    shutil.copytree(template, root, symlinks=True)
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "proj" / "data").mkdir(parents=True)
+    _git(root, "init", "-q")
+    _git(root, "config", "user.email", "t@example.com")
+    _git(root, "config", "user.name", "t")
+    (root / ".gitignore").write_text("data/\n.envbuild/\n")
+    (root / "proj" / "train.py").write_text("print('v1')\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "one")
+    (root / "proj" / "data" / "x.csv").write_text("1,2\n")
     return root
 
 
-def envbuild(root: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-    proc = run_cli(*args, cwd=root)
-    if expect is not None:
-        assert proc.returncode == expect, f"envbuild {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
+def test_worktree_at_commit_with_diff_and_data(repo: Path, tmp_path: Path):
+    proj = repo / "proj"
+    commit = _git(repo, "rev-parse", "HEAD")
+    (proj / "train.py").write_text("print('v2')\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    diff = subprocess.run(["git", "-C", str(proj), "diff", "--binary", "HEAD"], capture_output=True).stdout
+    (run_dir / "code.diff").write_bytes(diff)
+    (proj / "train.py").write_text("print('v3, later')\n")  # the project moved on
+    rec = record("r1")
+    rec["code"].update(commit=commit, dirty=True, diff_file="code.diff", diff_sha256=sha256_file(run_dir / "code.diff"))
+    rec["data"] = [{"path": "data", "sha256": "x", "bytes": 4, "files": 1}]
+
+    assert require_code(proj, rec, run_dir) == (commit, run_dir / "code.diff")
+    top = worktree_path(proj, rec)
+    try:
+        project = make_worktree(proj, top, commit, run_dir / "code.diff", data_placement(proj, rec))
+        assert project == top / "proj" and top.name == repo.name
+        assert (project / "train.py").read_text() == "print('v2')\n"
+        linked = project / "data" / "x.csv"
+        assert linked.read_text() == "1,2\n" and linked.stat().st_ino == (proj / "data" / "x.csv").stat().st_ino
+        assert _git(repo, "status", "--porcelain") == "M proj/train.py"  # the worktree is invisible
+    finally:
+        remove_worktree(proj, top)
+    assert not top.parent.exists() and "reproduce" not in _git(repo, "worktree", "list")
 
 
-def train(root: Path, *args: str) -> dict:
-    """One `envbuild run train.py`, returning its record."""
-    envbuild(root, "run", *args, "train.py")
-    return json.loads(envbuild(root, "runs", "show", "latest", "--json").stdout)
+def test_missing_commit_and_changed_diff_are_named(repo: Path, tmp_path: Path):
+    rec = record("r1")
+    rec["code"]["commit"] = "f" * 40
+    with pytest.raises(EnvbuildError, match=f"commit {'f' * 40} of run r1 is not in the repository") as e:
+        require_code(repo, rec, tmp_path)
+    assert e.value.exit_code == 2
+    rec["code"].update(commit=_git(repo, "rev-parse", "HEAD"), dirty=True, diff_file="code.diff", diff_sha256="0" * 64)
+    with pytest.raises(EnvbuildError, match="code.diff is missing"):
+        require_code(repo, rec, tmp_path)
+    (tmp_path / "code.diff").write_text("edited\n")
+    with pytest.raises(EnvbuildError, match="saved diff was changed"):
+        require_code(repo, rec, tmp_path)
 
 
-def reproduce(root: Path, *args: str, expect: int) -> tuple[dict | None, subprocess.CompletedProcess]:
-    proc = envbuild(root, "reproduce", *args, "--json", expect=expect)
-    return (json.loads(proc.stdout) if proc.returncode != 2 else None), proc
+@pytest.mark.docker
+def test_image_that_cannot_be_had_is_named(docker_engine, tmp_path: Path):
+    rec = record("r1")
+    rec["image"]["id"] = "sha256:" + "0" * 64
+    with pytest.raises(EnvbuildError) as e:
+        obtain_image(rec, tmp_path, tmp_path, lambda m: None)
+    msg = str(e.value)
+    assert e.value.exit_code == 2
+    assert f"image {rec['image']['ref']} of run r1 cannot be had" in msg
+    assert "never pushed" in msg and "no lock copies" in msg
 
 
-def test_clean_run_reproduces_with_its_own_linked_record(proj: Path):
-    orig = train(proj)
-    assert orig["status"] == "succeeded" and orig["code"]["dirty"] is False and "loss" in orig["metrics"]
-    result, _ = reproduce(proj, orig["id"], expect=0)
-    assert result["reproduced"] and result["image_source"] == "local" and result["outputs_identical"]
-    assert {m["name"] for m in result["metrics"]} == {"loss", "w"} and all(m["ok"] for m in result["metrics"])
-    new = json.loads(envbuild(proj, "runs", "show", result["new"], "--json").stdout)
-    assert new["reproduces"] == orig["id"] and new["code"]["commit"] == orig["code"]["commit"]
-    assert json.loads((Path(result["run_dir"]) / "outputs" / "outputs" / "model.json").read_text()) == \
-        json.loads((proj / "outputs" / "model.json").read_text())
-    assert not list((proj / ".envbuild" / "reproduce").glob("*-*"))  # the worktree is gone
-    assert git(proj, "worktree", "list").count("\n") == 0
-    # the human table
-    table = envbuild(proj, "reproduce", orig["id"]).stdout
-    assert "within tolerance" in table and "reproduced" in table
-
-
-def test_dirty_run_reproduces_from_its_saved_diff(proj: Path):
-    clean = train(proj)
-    (proj / "train.py").write_text(TRAIN.replace("LR = 0.05", "LR = 0.02"))
-    dirty = train(proj)
-    assert dirty["code"]["dirty"] and dirty["metrics"]["loss"] != clean["metrics"]["loss"]
-    git(proj, "checkout", "train.py")  # the uncommitted change is gone from the project
-    result, _ = reproduce(proj, dirty["id"], expect=0)
-    assert result["reproduced"] and result["outputs_identical"]
-    assert {m["name"]: m["new"] for m in result["metrics"]}["loss"] == dirty["metrics"]["loss"]
-
-
-def test_nondeterministic_code_is_not_reproduced(proj: Path):
-    (proj / "train.py").write_text(TRAIN.replace("NOISE = 0.0", "NOISE = 0.5"))
-    orig = train(proj)
-    result, proc = reproduce(proj, orig["id"], expect=1)
-    assert not result["reproduced"]
-    bad = {m["name"] for m in result["metrics"] if not m["ok"]}
-    assert "w" in bad
-    # a tolerance wide enough for the noise accepts it
-    reproduce(proj, orig["id"], "--metric", "w=1", "--metric", "loss=100", expect=0)
-
-
-def test_changed_data_stops_it_naming_the_path(proj: Path):
-    orig = train(proj)
-    with open(proj / "data" / "train.csv", "a") as f:
-        f.write("3.0,7.5\n")
-    _, proc = reproduce(proj, orig["id"], expect=2)
-    assert "data/train.csv" in proc.stderr and "--allow-data-drift" in proc.stderr
-    result, proc = reproduce(proj, orig["id"], "--allow-data-drift", expect=None)
-    assert proc.returncode == 1 and result["data_drift"] == ["data/train.csv"]
-    assert "running anyway" in proc.stderr
-
-
-def without_image(proj: Path, orig: dict, suffix: str, keep_digest: bool = False) -> dict:
-    """A copy of run `orig` whose image id the engine does not have (and never pushed, by default)."""
-    runs = proj / ".envbuild" / "runs"
-    fake = dict(orig, id=orig["id"][:-6] + suffix)
-    digest = orig["image"]["repo_digest"] if keep_digest else None
-    fake["image"] = dict(orig["image"], id="sha256:" + "0" * 64, repo_digest=digest)
-    shutil.copytree(runs / orig["id"], runs / fake["id"])
-    (runs / fake["id"] / "record.json").write_text(json.dumps(fake))
-    return fake
-
-
-def test_missing_image_digest_and_lock_stop_it_naming_the_image(proj: Path):
-    orig = train(proj)
-    fake = without_image(proj, orig, "ffffff")
-    shutil.rmtree(proj / ".envbuild" / "runs" / fake["id"] / "lock")
-    _, proc = reproduce(proj, fake["id"], expect=2)
-    assert f"image {orig['image']['ref']} of run {fake['id']} cannot be had" in proc.stderr
-    assert "never pushed" in proc.stderr and "no lock copies" in proc.stderr
-
-
-def test_missing_image_is_rebuilt_bit_identical_from_the_recorded_lock(proj: Path):
-    orig = train(proj)
-    assert orig["image"]["digest"] and orig["image"]["id"]
-    subprocess.run(["docker", "rmi", orig["image"]["ref"]], capture_output=True, check=True)
-    result, _ = reproduce(proj, orig["id"], expect=0)
-    assert result["image_source"] == f"rebuilt bit-identical ({orig['image']['digest']})"
-    assert result["image"] == orig["image"]["ref"]
-
-
-def test_a_rebuild_that_is_not_the_recorded_image_runs_nothing(proj: Path):
-    orig = train(proj)
-    fake = without_image(proj, orig, "eeeeee")  # the record names an image id no rebuild can give
-    proc = envbuild(proj, "reproduce", fake["id"], expect=1)
-    assert "not the same image, so nothing was run" in proc.stderr and "sha256:" + "0" * 64 in proc.stderr
-
-
-def test_missing_image_is_pulled_by_its_registry_digest(proj: Path, base_image: str):
-    registry = base_image.split("/", 1)[0]
-    envbuild(proj, "push", f"{registry}/{NAME}")
-    orig = train(proj)
-    assert orig["image"]["repo_digest"].startswith(f"{registry}/{NAME}@sha256:")
-    fake = without_image(proj, orig, "dddddd", keep_digest=True)
-    result, _ = reproduce(proj, fake["id"], expect=0)
-    assert result["image_source"] == "pulled" and result["image"] == orig["image"]["repo_digest"]
-
-
-def test_diff_names_the_one_ingredient_that_differs(proj: Path):
-    base = train(proj)
-
-    def causes(other: dict) -> list[str]:
-        out = json.loads(envbuild(proj, "diff", base["id"], other["id"], "--json").stdout)
-        return out["differs"]
-
-    assert causes(train(proj)) == []  # same everything
-    seeded = train(proj, "--seed", "7")
-    assert causes(seeded) == ["seed"]
-    out = json.loads(envbuild(proj, "diff", base["id"], seeded["id"], "--json").stdout)
-    assert [(c["what"], c["a"], c["b"]) for c in out["sections"]["seed"]["changes"]] == [("seed", 1234, 7)]
-    (proj / "train.py").write_text(TRAIN.replace("LR = 0.05", "LR = 0.03"))
-    assert causes(train(proj)) == ["code"]
-    git(proj, "checkout", "train.py")
-    data = (proj / "data" / "train.csv").read_text()
-    (proj / "data" / "train.csv").write_text(data + "3.0,7.5\n")
-    assert causes(train(proj)) == ["data"]
-    (proj / "data" / "train.csv").write_text(data)
-    (proj / "requirements.in").write_text("six==1.17.0\n")
-    lock_and_build(proj)
-    git(proj, "commit", "-qam", "six 1.17.0")
-    pkg = train(proj)
-    assert causes(pkg) == ["environment"]
-    out = json.loads(envbuild(proj, "diff", base["id"], pkg["id"], "--json").stdout)
-    six = [c for c in out["sections"]["environment"]["changes"] if c["what"] == "six"]
-    assert six == [{"what": "six", "a": "1.16.0", "b": "1.17.0", "note": "changed"}]
-    report = envbuild(proj, "diff", base["id"], pkg["id"]).stdout
-    assert "Code: identical" in report and "Data: identical" in report and "1.17.0" in report
-
-
-def test_trace_finds_the_run_from_a_copy_anywhere(proj: Path, tmp_path: Path):
-    orig = train(proj)
-    copy = tmp_path / "elsewhere" / "renamed-model.bin"
-    copy.parent.mkdir()
-    shutil.copy(proj / "outputs" / "model.json", copy)
-    out = json.loads(envbuild(tmp_path, "trace", str(copy), "--project", str(proj), "--json").stdout)
-    made = out["made_by"]
-    assert made["run"] == orig["id"] and made["path"] == "outputs/model.json"
-    assert made["ingredients"]["code"]["commit"] == orig["code"]["commit"]
-    assert made["ingredients"]["lock_hash"] == orig["lock"]["lock_hash"]
-    assert made["reproduce"] == f"envbuild reproduce {orig['id']} --project {proj.resolve()}"
-    text = envbuild(proj, "trace", str(copy)).stdout
-    assert orig["id"] in text and f"envbuild reproduce {orig['id']}" in text
-    stranger = tmp_path / "stranger.bin"
-    stranger.write_bytes(b"not made by any run")
-    proc = envbuild(proj, "trace", str(stranger), expect=1)
-    assert "no run of" in proc.stderr and str(stranger) in proc.stderr
-
-
-def test_verify_for_ci(proj: Path):
-    orig = train(proj)
-    out = json.loads(envbuild(proj, "verify", "--reproduce", orig["id"], "--json").stdout)
-    assert out["ok"] and [c["name"] for c in out["checks"]] == ["lock", "image", "reproduce"]
-    lock = proj / "requirements.lock"
-    lock.write_text(lock.read_text() + "\n# edited by hand\n")
-    proc = envbuild(proj, "verify", expect=1)
-    assert "✗ lock" in proc.stdout and "requirements.lock" in proc.stdout
-
-
-# --- nothing of the user's deleted, nothing recorded wrongly (issue 16) -------------------------
-
-
-def set_spec(root: Path, old: str, new: str) -> None:
-    spec = root / "pyproject.toml"
-    text = spec.read_text()
-    assert old in text
-    spec.write_text(text.replace(old, new))
-
-
-def test_absolute_data_outside_the_repo_is_never_deleted(proj: Path, tmp_path: Path):
-    external = tmp_path / "external-data"
+def test_data_behind_a_committed_symlink_is_never_touched(tmp_path: Path):
+    """data/ is a committed symlink to a directory outside the repository: the worktree's copy of the
+    link leads to the user's files, which must not be unlinked and linked again (that deletes them)."""
+    external = tmp_path / "external"
     external.mkdir()
-    (external / "big.bin").write_bytes(b"precious" * 100)
-    set_spec(proj, 'data = ["data/train.csv"]', f'data = ["data/train.csv", "{external}"]')
-    git(proj, "commit", "-qam", "external data")
-    (proj / "train.py").write_text(TRAIN.replace("LR = 0.05", "LR = 0.04"))  # uncommitted
-    orig = train(proj)
-    # git's answer is right although a data path lies outside the repository
-    assert orig["code"]["dirty"] is True and orig["code"]["changed_files"] == ["train.py"]
-    assert orig["code"].get("error") is None and (proj / ".envbuild" / "runs" / orig["id"] / "code.diff").is_file()
-    result, _ = reproduce(proj, orig["id"], expect=0)
-    assert result["reproduced"]
-    assert (external / "big.bin").read_bytes() == b"precious" * 100  # untouched, still there
-    assert not list((proj / ".envbuild" / "reproduce").iterdir())  # the worktree is gone
-    assert git(proj, "worktree", "list").count("\n") == 0
-
-
-def test_a_failing_git_is_recorded_as_unknown_never_as_clean(proj: Path):
-    clean = train(proj)
-    (proj / "train.py").write_text(TRAIN + "# edited\n")
-    (proj / ".git" / "index").write_bytes(b"not an index")  # git status now fails
-    orig = train(proj)
-    assert orig["status"] == "succeeded"
-    assert orig["code"]["dirty"] is None and "git status failed" in orig["code"]["error"]
-    assert orig["tags"]["envbuild.dirty"] == "unknown"
-    assert "+dirty?" in envbuild(proj, "runs").stdout
-    diff = json.loads(envbuild(proj, "diff", clean["id"], orig["id"], "--json", expect=None).stdout)
-    assert "code" in diff["differs"]  # unknown is not the same as clean
-    _, proc = reproduce(proj, orig["id"], expect=2)
-    assert "not whether the tree was clean" in proc.stderr and "git status failed" in proc.stderr
-
-
-def test_reproduce_from_a_fresh_clone_makes_outputs_and_names_the_image_after_the_project(
-        proj: Path, tmp_path: Path, images: list):
-    # a project with no `name` (so named after its directory) whose script expects outputs/ to exist
-    src = tmp_path / "src" / f"{NAME}-anon"
-    shutil.copytree(proj, src, symlinks=True)
-    set_spec(src, f'name = "{NAME}"\n', "")
-    (src / "train.py").write_text(TRAIN.replace('Path("outputs").mkdir(exist_ok=True)\n', ""))
-    git(src, "commit", "-qam", "anonymous, no mkdir")
-    orig = train(src)  # outputs/ did not exist: the run made it
-    images.append(orig["image"]["ref"])
-    assert orig["status"] == "succeeded" and orig["image"]["ref"].startswith(f"envbuild/{NAME}-anon:")
-    # a fresh clone elsewhere: no outputs/, no data (ignored by git), the record copied over
-    clone = tmp_path / "clone" / src.name
-    subprocess.run(["git", "clone", "-q", str(src), str(clone)], check=True)
-    shutil.copytree(src / "data", clone / "data")
-    shutil.copytree(src / ".envbuild" / "runs" / orig["id"], clone / ".envbuild" / "runs" / orig["id"])
-    subprocess.run(["docker", "rmi", orig["image"]["ref"]], capture_output=True)  # rebuilt from the lock copies
-    assert not (clone / "outputs").exists()
-    result, _ = reproduce(clone, orig["id"], expect=0)
-    assert result["reproduced"] and result["image_source"] == f"rebuilt bit-identical ({orig['image']['digest']})"
-    assert result["image"] == orig["image"]["ref"]  # named after the project, not the temp directory
+    (external / "x.csv").write_text("1,2\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q")
+    (root / "data").symlink_to(external)
+    (root / "train.py").write_text("print(1)\n")
+    _git(root, "add", ".")
+    _git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one")
+    rec = record("r1")
+    rec["data"] = [{"path": "data/x.csv", "sha256": "x", "bytes": 4, "files": 1}]
+    top = worktree_path(root, rec)
+    try:
+        project = make_worktree(root, top, _git(root, "rev-parse", "HEAD"), None, data_placement(root, rec))
+        assert (project / "data" / "x.csv").read_text() == "1,2\n"
+    finally:
+        remove_worktree(root, top)
+    assert (external / "x.csv").read_text() == "1,2\n" and not top.parent.exists()

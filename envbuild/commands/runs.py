@@ -40,8 +40,8 @@ def runs(
     console.print(_table(records))
 
 
-def _dirty_mark(code: dict) -> str:
-    return "+dirty?" if code.get("dirty") is None else "+dirty" if code["dirty"] else ""  # None: git failed
+def _dirty_mark(dirty: Optional[bool]) -> str:
+    return "+dirty?" if dirty is None else "+dirty" if dirty else ""  # None: git failed
 
 
 def _fmt_metric(v: object) -> str:
@@ -51,24 +51,24 @@ def _fmt_metric(v: object) -> str:
 def _table(records: list) -> "object":
     from rich.table import Table
 
+    from envbuild.record import Record
+
     colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "cancelled": "yellow", "running": "cyan"}
     table = Table(show_edge=False, header_style="bold")
     for col in ("id", "status", "started", "duration", "seed", "commit", "metrics"):
         table.add_column(col, no_wrap=col != "metrics")
-    for r in records:
-        code = r.get("code") or {}
-        commit = (code.get("commit") or "-")[:8] + _dirty_mark(code)
-        status = r.get("status", "?")
-        if status == "failed" and r.get("exit_code") is not None:
-            status += f" ({r['exit_code']})"
-        duration = r.get("duration_s")
-        metrics = r.get("metrics") or {}
+    for r in map(Record.from_dict, records):
+        commit = (r.code.commit or "-")[:8] + _dirty_mark(r.code.dirty)
+        status = r.status if r.status is not None else "?"
+        if status == "failed" and r.exit_code is not None:
+            status += f" ({r.exit_code})"
+        duration = r.duration_s
         table.add_row(
-            r.get("id", "?"), f"[{colors.get(r.get('status'), 'white')}]{status}[/]",
-            (r.get("started_at") or "")[:19].replace("T", " "),
+            r.id if r.id is not None else "?", f"[{colors.get(r.status, 'white')}]{status}[/]",
+            (r.started_at or "")[:19].replace("T", " "),
             f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-",
-            str(r.get("seed", "-")), commit,
-            "  ".join(f"{k}={_fmt_metric(v)}" for k, v in list(metrics.items())[:KEY_METRICS]),
+            str(r.seed if r.seed is not None else "-"), commit,
+            "  ".join(f"{k}={_fmt_metric(v)}" for k, v in list(r.metrics.items())[:KEY_METRICS]),
         )
     return table
 
@@ -84,33 +84,34 @@ def show(
     """Show one run record: status, command, image, code, data, metrics and outputs."""
     from envbuild import store
     from envbuild.output import console, print_json
+    from envbuild.record import Record
 
-    run_dir, record = store.load_run(project or ctx.obj or Path("."), ref)
+    run_dir, raw = store.load_run(project or ctx.obj or Path("."), ref)
     if json_out:
-        print_json(record)
+        print_json(raw)
         return
-    image, code, lock = record.get("image") or {}, record.get("code") or {}, record.get("lock") or {}
+    r = Record.from_dict(raw)
+    image, code = r.image, r.code
     rows = [
-        ("id", record["id"]), ("status", f"{record['status']} (exit {record.get('exit_code')})"
-                                + (f": {record['reason']}" if record.get("reason") else "")),
-        ("started", record.get("started_at")), ("duration", f"{record.get('duration_s')} s"),
-        ("command", " ".join(record.get("command") or [])), ("seed", record.get("seed")),
-        ("determinism", ", ".join((record.get("determinism") or {}).get("settings") or []) or "-"),
-        ("image", f"{image.get('ref')}  id {image.get('id')}"),
-        ("registry digest", image.get("repo_digest") or "-"),
-        ("base", f"{image.get('base')}@{image.get('base_digest')}"),
-        ("lock hash", lock.get("lock_hash")),
-        ("commit", f"{code.get('commit')} ({code.get('branch')})" + (" dirty, diff in code.diff" if code.get("dirty") else "")
-                     + (f" state unknown: {code['error']}" if code.get("error") else "")),
-        ("data", "; ".join(f"{d['path']} {d['sha256'][:12]} ({d['files']} files)" for d in record.get("data") or []) or "-"),
-        ("metrics", "  ".join(f"{k}={_fmt_metric(v)}" for k, v in (record.get("metrics") or {}).items()) or "-"),
-        ("outputs", "; ".join(f"{o['path']} {o['sha256'][:12]}" for o in record.get("outputs") or []) or "-"),
+        ("id", r.id), ("status", f"{r.status} (exit {r.exit_code})" + (f": {r.reason}" if r.reason else "")),
+        ("started", r.started_at), ("duration", f"{r.duration_s} s"),
+        ("command", " ".join(r.command)), ("seed", r.seed),
+        ("determinism", ", ".join(r.determinism.settings) or "-"),
+        ("image", f"{image.ref}  id {image.id}"),
+        ("registry digest", image.repo_digest or "-"),
+        ("base", f"{image.base}@{image.base_digest}"),
+        ("lock hash", r.lock.lock_hash),
+        ("commit", f"{code.commit} ({code.branch})" + (" dirty, diff in code.diff" if code.dirty else "")
+                     + (f" state unknown: {code.error}" if code.error else "")),
+        ("data", "; ".join(f"{d.path} {d.sha256[:12]} ({d.files} files)" for d in r.data) or "-"),
+        ("metrics", "  ".join(f"{k}={_fmt_metric(v)}" for k, v in r.metrics.items()) or "-"),
+        ("outputs", "; ".join(f"{o.path} {o.sha256[:12]}" for o in r.outputs) or "-"),
         ("run dir", str(run_dir)),
     ]
-    if record.get("placement"):  # where it ran (records before targets have none: local)
-        p = record["placement"]
-        rows.insert(3, ("placement", f"{p['backend']} ({p['target']}) job {p.get('job_id') or '-'} on "
-                                     f"{', '.join(p.get('nodes') or []) or '-'}" + (f", {p['state']}" if p.get("state") else "")))
+    if r.placement:  # where it ran (records before targets have none: local)
+        p = r.placement
+        rows.insert(3, ("placement", f"{p.backend} ({p.target}) job {p.job_id or '-'} on "
+                                     f"{', '.join(p.nodes) or '-'}" + (f", {p.state}" if p.state else "")))
     for k, v in rows:
         console.print(f"[bold]{k:>16}[/]  {v}", soft_wrap=True, markup=True, highlight=False)
 
@@ -166,14 +167,16 @@ def register(
     """
     from envbuild import modelregistry, store
     from envbuild.output import console, info, print_json
+    from envbuild.record import Record
 
     root = (project or ctx.obj or Path(".")).resolve()
     run_dir, record = store.load_run(root, ref)
+    rid = Record.from_dict(record).id
     uri = modelregistry.tracking_uri(root, tracking_uri)
-    info(f"registering {output} of run {record['id']} as {name} ...", markup=False)
+    info(f"registering {output} of run {rid} as {name} ...", markup=False)
     done = modelregistry.register(root, uri, run_dir, record, output, name)
     if json_out:
         print_json(done)
         return
     console.print(f"registered [bold]{done['model_uri']}[/] (sha256 {done['tags']['envbuild.output_sha256']}) "
-                  f"from run {record['id']}; trace it with: envbuild trace {done['model_uri']}")
+                  f"from run {rid}; trace it with: envbuild trace {done['model_uri']}")

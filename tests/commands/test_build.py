@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from envbuild import wheelhouse
-from envbuild.lockfile import read_lock
 from tests.conftest import REGISTRY, run_cli
 from tests.helpers.locking import make_locked_project, write_project
 
@@ -96,40 +95,3 @@ def test_build_noop_push_and_pull_by_digest(base_image: str, tmp_path: Path, env
     assert _docker("pull", digest).returncode == 0
     images[:] = [digest]
     assert _id(digest) == local_id
-
-
-@pytest.mark.docker
-def test_team_base_is_used_by_digest(base_image: str, tmp_path: Path, env: dict[str, str], images) -> None:
-    uniq = uuid.uuid4().hex[:8]
-    team = tmp_path / "team"
-    make_locked_project(team, f"ebt-team-{uniq}", ["six==1.16.0"], base=base_image)
-    proc = run_cli("base", "build", "--push", f"{REGISTRY}/envbuild-test/team-{uniq}:v1", "--json", cwd=team, env=env)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    images += [out["ref"], out["pushed"]]
-    pinned = out["repo_digest"]
-    assert out["base_line"] == f'base = "{pinned}"' and pinned.startswith(f"{REGISTRY}/envbuild-test/team-{uniq}@sha256:")
-
-    proj = tmp_path / "proj"
-    make_locked_project(proj, f"ebt-onteam-{uniq}", ["idna==3.7"], base=pinned)
-    lock = read_lock(proj)
-    assert lock.base.digest == pinned.split("@")[1]
-    proc = run_cli("build", "--json", cwd=proj, env=env)
-    assert proc.returncode == 0, proc.stderr
-    ref = json.loads(proc.stdout)["ref"]
-    images.append(ref)
-    assert _docker("image", "inspect", "--format", "{{index .Config.Labels \"dev.envbuild.base-digest\"}}",
-                   ref).stdout.strip() == lock.base.digest
-    run = _docker("run", "--rm", "--network", "none", ref, "python", "-c",
-                  "import six, idna, sys; print(six.__version__, idna.__version__, sys.prefix)")
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["1.16.0", "3.7", "/opt/venv"]
-
-
-@pytest.mark.parametrize("args, says", [(["push"], "envbuild push REGISTRY/REPO"),
-                                        (["base", "build"], "--push REGISTRY/REPO")])
-def test_push_without_a_repository_says_where_to_give_one(tmp_path: Path, env: dict[str, str],
-                                                         args: list[str], says: str) -> None:
-    write_project(tmp_path, "norepo", ["six"], base="127.0.0.1:5000/envbuild/base:bookworm")
-    proc = run_cli(*args, cwd=tmp_path, env=env)
-    assert proc.returncode == 2 and says in proc.stderr and "pyproject.toml" in proc.stderr

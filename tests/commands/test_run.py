@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_reproduce import NAME, TRAIN, envbuild, proj, template  # noqa: F401 (fixtures)
+from tests.commands.test_reproduce import NAME, TRAIN, envbuild  # noqa: F401 (proj, template: conftest)
 
 pytestmark = pytest.mark.docker
 

@@ -9,7 +9,7 @@ import pytest
 
 from envbuild import record
 
-TRACK = Path(__file__).resolve().parent.parent / "envbuild" / "runtime" / "site" / "envbuild" / "track.py"
+TRACK = Path(__file__).resolve().parents[2] / "envbuild" / "runtime" / "site" / "envbuild" / "track.py"
 
 
 @pytest.fixture

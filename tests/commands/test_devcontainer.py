@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.test_reproduce import envbuild, proj, template  # noqa: F401 (fixtures)
+from tests.commands.test_reproduce import envbuild  # proj, template: conftest
 
 pytestmark = pytest.mark.docker
 
@@ -47,7 +47,7 @@ def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli
     assert on_disk["containerEnv"]["PYTHONHASHSEED"] == "1234" and on_disk["workspaceFolder"] == "/workspace"
     import jsonschema  # the spec's own schema (tests/data/README.md says where it comes from)
 
-    schema = json.loads((Path(__file__).parent / "data" / "devContainer.base.schema.json").read_text())
+    schema = json.loads((Path(__file__).parent.parent / "data" / "devContainer.base.schema.json").read_text())
     problems = [e.message for e in jsonschema.Draft201909Validator(schema).iter_errors(on_disk)]
     assert problems == [], problems
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SITE = Path(__file__).resolve().parent.parent / "envbuild" / "runtime" / "site"
+SITE = Path(__file__).resolve().parents[2] / "envbuild" / "runtime" / "site"
 
 FAKE_NUMPY = """
 import types

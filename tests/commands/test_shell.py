@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.helpers.terminal import Terminal
-from tests.test_reproduce import NAME, envbuild, proj, template  # noqa: F401 (fixtures)
+from tests.commands.test_reproduce import NAME, envbuild  # noqa: F401 (proj, template: conftest)
 
 pytestmark = pytest.mark.docker
 

@@ -276,6 +276,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
                 shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
                 return run_dir, {"dry_run": target.render(job)}
             target.prepare(job, _say)
+            record["host"] = target.host_facts(record["host"])
             record["env"]["ENVBUILD_RUN_DIR"] = job.env["ENVBUILD_RUN_DIR"]  # a target may move it (slurm)
             if req.detach:
                 target.submit(job)

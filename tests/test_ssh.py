@@ -102,3 +102,29 @@ def test_the_record_holds_the_remote_hosts_facts_and_doctor_checks_it(box: dict)
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
     assert checks["ssh + remote engine"]["ok"] and box["engine_id"] in checks["ssh + remote engine"]["detail"]
     assert checks["image there"]["ok"] and not checks["GPUs"]["required"]
+
+
+def test_ctrl_c_stops_the_remote_container(box: dict) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    proc = subprocess.Popen([sys.executable, "-m", "envbuild", "run", "--json", "--on", "box", "--", "sleep", "300"],
+                            cwd=box["root"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    remote_ps = ["docker", "-H", box["docker_host"], "ps", "-q", "--filter", "label=dev.envbuild.run"]
+    try:
+        deadline = time.monotonic() + 120
+        while not subprocess.run(remote_ps, capture_output=True, text=True).stdout.strip():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "no container"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    r = json.loads(out)
+    assert r["status"] == "interrupted" and r["exit_code"] == 130, err
+    assert not subprocess.run(remote_ps, capture_output=True, text=True).stdout.strip()  # stopped there

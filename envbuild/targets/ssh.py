@@ -31,7 +31,6 @@ from envbuild.errors import EnvbuildError, last_line
 from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, pump
 
 DEFAULT_STORE = "~/.cache/envbuild/remote"
-CONTROL_PATH = "/tmp/envbuild-ssh-%C"  # short: a socket path must fit in 108 bytes
 SEP = "@@envbuild@@"  # between the parts of the probe's answer
 SSH_FAILED = 255  # ssh's own exit status: the connection, not the remote command
 GPU_QUERY = "index,name,driver_version,memory.total,uuid,compute_cap"  # nvidia.QUERY, asked over there
@@ -46,6 +45,20 @@ def ssh_destination(url: str) -> list[str]:
     return [*(["-p", port] if port else []), f"{user}@{host}" if user else host]
 
 
+def control_path(url: str, extra: tuple[str, ...]) -> Path:
+    """The shared connection's socket: in a directory only this user may enter, named by what it
+    connects to (short: a socket path must fit in 108 bytes)."""
+    import hashlib
+    import tempfile
+
+    home = Path(tempfile.gettempdir()) / f"envbuild-ssh-{os.getuid()}"
+    home.mkdir(mode=0o700, exist_ok=True)
+    st = home.lstat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not home.is_dir() or home.is_symlink():
+        raise EnvbuildError(f"{home} is not a private directory of yours; remove it (ssh's shared connection lives there)")
+    return home / hashlib.sha256("\0".join([url, *extra]).encode()).hexdigest()[:16]
+
+
 def remote_path(path: str) -> str:
     """A store path as a shell word on the remote side (~/ becomes that user's $HOME)."""
     return '"$HOME"/' + shlex.quote(path[2:]) if path.startswith("~/") else shlex.quote(path)
@@ -56,8 +69,9 @@ class Remote:
 
     def __init__(self, url: str, extra: tuple[str, ...] = ()) -> None:
         self.url = url
-        self.options = [*extra, "-o", "BatchMode=yes", "-o", f"ControlPath={CONTROL_PATH}"]
         self.dest = ssh_destination(url)
+        self.control = control_path(url, extra)
+        self.options = [*extra, "-o", "BatchMode=yes", "-o", f"ControlPath={self.control}"]
 
     def argv(self, script: str, master: str = "no") -> list[str]:
         # `sh -c`: the remote user's login shell may be anything
@@ -69,6 +83,8 @@ class Remote:
         if check.returncode == 0:
             return
         import tempfile
+
+        self.control.unlink(missing_ok=True)  # a master that died left it: ssh would not multiplex then
 
         with tempfile.TemporaryFile() as log:  # -f: the master outlives ssh; a pipe would never close
             code = subprocess.run(["ssh", *self.options, "-o", "ControlMaster=yes", "-o", "ControlPersist=60",

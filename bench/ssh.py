@@ -3,7 +3,8 @@
 on loopback (tests/helpers/engines.py ssh_box: the client's dirs hidden from it).
 
 The project (40 data files of 64 KiB) is locked and built once; one untimed `envbuild run --on box`
-sends the image (docker save | docker load) and the files. Then, per run:
+sends the image (docker save | docker load, without the base's layers, which the
+remote engine has) and the files. Then, per run:
 - docker -H ssh://:  docker run --rm --network none -v DIR:/workspace IMAGE python hello.py, with
                      DIR a copy of the project already on the remote host (what a user who rsynced
                      it by hand would type; the docker CLI's own ssh connection, as configured);
@@ -75,11 +76,13 @@ def measure(runs: int, smoke: bool) -> list[Row]:
                 last = max(records, key=lambda r: r["started_at"])["placement"]["shipped"]
         finally:
             run(["docker", "rmi", image])
+    once = first["placement"]["shipped"]
     ref = "docker -H ssh:// run (same image, command)"
     return [
         Row("ssh", ref, bare),
         Row("ssh", "envbuild run --on box hello.py (nothing changed)", same, ref=ref, floor=over_ref(1.0),
-            note=f"{first['placement']['shipped']['files']} files shipped once; then none"),
+            note=f"once: {once['files']} files, the image ({once['image_bytes'] / 1e6:.1f} MB, "
+                 f"{once['layers_skipped']} layers it had left out); then nothing"),
         Row("ssh", "envbuild run --on box hello.py (one file changed)", changed, ref=ref,
             note=f"sent {last['files']} file(s), {last['bytes']} bytes; {last['reused']} already there"),
     ]

@@ -52,7 +52,8 @@ one shape; the file itself is never rewritten (its seal covers its bytes).
          Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null;
          ssh also: engine_id (the remote engine's ID from `docker info`), shipped: {files, bytes (sent
          this run, content-addressed), reused (already on the remote side), image_sent (docker save ->
-         load happened)}; there, the record's host section is the remote host's (docker info, nvidia-smi)}
+         load happened), layers_skipped (layers left out: the remote engine had them), image_bytes
+         (of the image tar sent)}; there, the record's host section is the remote host's (docker info, nvidia-smi)}
          (optional: records before targets have none, and mean local)
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
   manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as

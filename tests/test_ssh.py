@@ -61,6 +61,7 @@ def test_run_on_ssh_ships_only_what_changed_and_matches_a_local_run(box: dict) -
     assert r["status"] == "succeeded" and p["backend"] == "ssh" and p["target"] == "box"
     assert p["engine_id"] == box["engine_id"]  # the remote engine's own ID, not this host's
     assert p["shipped"]["files"] >= 3 and p["shipped"]["image_sent"] is True
+    assert p["shipped"]["layers_skipped"] >= 1  # the base's layers: the fixture loaded the base there
     assert "weights" in proc.stderr  # the log streamed back as the run went (--json: to stderr)
     assert "numpy.random.seed(1234)" in r["determinism"]["settings"]  # the run's own files came back
     assert r["metrics"]["final_loss"] > 0 and (root / "outputs" / "weights.npy").is_file()

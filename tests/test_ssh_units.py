@@ -100,3 +100,19 @@ def test_only_declared_outputs_and_run_files_come_back(tmp_path: Path) -> None:
     assert (root / "outputs" / "w.npy").read_bytes() == b"w" and not (root / "outputs" / "w.npy").is_symlink()
     assert not (tmp_path / "elsewhere").exists() and not (root / "train.py").exists()
     assert not (tmp_path / "evil").exists()
+
+
+def test_chain_ids_and_layers_left_out_of_an_image_tar() -> None:
+    import hashlib
+
+    from envbuild.targets.ssh import chain_ids, filter_layers
+
+    a, b = "sha256:" + hashlib.sha256(b"A").hexdigest(), "sha256:" + hashlib.sha256(b"B").hexdigest()
+    assert chain_ids([a, b]) == [a, "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()]
+    out, sent = io.BytesIO(), {"layers_skipped": 0, "image_bytes": 0}
+    filter_layers(_tar({"1/layer.tar": b"A", "2/layer.tar": b"B", "manifest.json": b"[]"}), out, {a}, sent)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        assert tar.getnames() == ["2/layer.tar", "manifest.json"]
+        assert tar.extractfile("2/layer.tar").read() == b"B"
+    assert sent == {"layers_skipped": 1, "image_bytes": 3}

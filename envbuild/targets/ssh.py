@@ -223,6 +223,40 @@ def unpack_results(stream: IO[bytes], root: Path, run_dir: Path, outputs: list[s
     return written
 
 
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """The layer chain ids of an image's diff ids (OCI image spec): what an engine stores layers by."""
+    import hashlib
+
+    chains: list[str] = []
+    for diff in diff_ids:
+        chains.append(diff if not chains else
+                      "sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest())
+    return chains
+
+
+def filter_layers(src: IO[bytes], dest: IO[bytes], have: set[str], sent: dict[str, int]) -> None:
+    """Copy a `docker save` tar, leaving out each layer.tar whose diff id is in `have` (spooled and
+    hashed first: its name does not say its diff id)."""
+    import hashlib
+    import tempfile
+
+    with tarfile.open(fileobj=src, mode="r|") as tar, tarfile.open(fileobj=dest, mode="w|") as out:
+        for member in tar:
+            data = tar.extractfile(member) if member.isfile() else None
+            if data is not None and have and member.name.endswith("layer.tar"):
+                spool, h = tempfile.SpooledTemporaryFile(max_size=1 << 26), hashlib.sha256()
+                while chunk := data.read(1 << 20):
+                    h.update(chunk)
+                    spool.write(chunk)
+                if f"sha256:{h.hexdigest()}" in have:
+                    sent["layers_skipped"] += 1
+                    continue
+                spool.seek(0)
+                data = spool
+            out.addfile(member, data)
+            sent["image_bytes"] += member.size if member.isfile() else 0
+
+
 def _gpu_lines(rows: list[list[str]]) -> list[str]:
     """As `nvidia-smi -L` says them (what the Slurm target records)."""
     return [f"GPU {r[0]}: {r[1]} (UUID: {r[4]})" for r in rows if len(r) >= 5]
@@ -241,10 +275,12 @@ class SshTarget(Target):
         self.info: dict[str, Any] = {}
         self.gpu_rows: list[list[str]] = []
         self.wanted_gpus: str | None = None
+        self.remote_chains: set[str] = set()
 
     def placement(self) -> dict[str, Any]:
         return {**super().placement(), "engine_id": None,
-                "shipped": {"files": 0, "bytes": 0, "reused": 0, "image_sent": False}}
+                "shipped": {"files": 0, "bytes": 0, "reused": 0, "image_sent": False, "layers_skipped": 0,
+                            "image_bytes": 0}}
 
     def choose_gpus(self, spec: Any, wanted: str | None) -> str | None:
         self.wanted_gpus = wanted
@@ -252,23 +288,29 @@ class SshTarget(Target):
         return None if gpus in ("none", "0") else gpus
 
     def probe(self, image_id: str = "", wanted: list[str] = ()) -> tuple[bool, list[str]]:
-        """One round trip: the engine's facts, the GPUs, whether it has the image, which hashes it lacks."""
+        """One round trip: the engine's facts, the GPUs, whether it has the image (when not: the
+        layers of every image it has, so only new layers travel), which hashes the store lacks."""
         self.remote.connect()
+        image = shlex.quote(image_id or "none")
         script = (f'S={self.store}; mkdir -p "$S/blobs" "$S/tmp" "$S/runs"\n'
                   "docker info --format '{{json .}}' || exit 3\n"
                   f"echo {SEP}; nvidia-smi --query-gpu={GPU_QUERY} --format=csv,noheader 2>/dev/null\n"
-                  f"echo {SEP}; {'docker image inspect --format {{.Id}} ' + shlex.quote(image_id) if image_id else 'true'}"
-                  " 2>/dev/null\n"
+                  f"echo {SEP}; docker image inspect --format {{{{.Id}}}} {image} 2>/dev/null || "
+                  "{ ids=$(docker image ls -q --no-trunc | sort -u); [ -z \"$ids\" ] || "
+                  "docker image inspect --format '{{json .RootFS.Layers}}' $ids 2>/dev/null; }\n"
                   f'echo {SEP}; cd "$S/blobs" && while read -r h; do [ -f "$h" ] || echo "$h"; done\n')
         out = self.remote.run(script, "\n".join(wanted).encode() + b"\n", "docker info").decode(errors="replace")
-        info, gpus, image, missing = (out.split(SEP + "\n") + ["", "", "", ""])[:4]
+        info, gpus, images, missing = (out.split(SEP + "\n") + ["", "", "", ""])[:4]
         try:
             self.info = json.loads(info.strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise EnvbuildError(f"docker info on {self.remote.url} gave no answer; is docker installed and "
                                 "the engine up there (ssh HOST docker info)?") from None
         self.gpu_rows = [[f.strip() for f in line.split(",")] for line in gpus.splitlines() if line.count(",") >= 4]
-        return image.strip() == image_id and bool(image_id), missing.split()
+        has_image = bool(image_id) and images.strip() == image_id
+        self.remote_chains = set() if has_image else {
+            c for line in images.splitlines() if line.startswith("[") for c in chain_ids(json.loads(line))}
+        return has_image, missing.split()
 
     def prepare(self, job: Job, say: Callable[[str], None]) -> None:
         files = project_files(job.spec)
@@ -281,25 +323,46 @@ class SshTarget(Target):
             say(f"note: {job.spec.source.name} asks for gpus = {job.gpus!r} but {self.remote.url} has no NVIDIA "
                 "runtime; running on CPU")
             job.gpus = None
+        image_sent = {"layers_skipped": 0, "image_bytes": 0}
         if not has_image:
-            say(f"sending image {job.image} to {self.remote.url} (docker save | docker load; once per image)")
-            self._send_image(job.image)
+            say(f"sending image {job.image} to {self.remote.url} (docker save | docker load; once per image, "
+                "without the layers it has)")
+            image_sent = self._send_image(job.image)
         sent = self._send_files(files, sums, set(missing), say)
         job.placement.update(host=self.info.get("Name"), nodes=[self.info.get("Name") or "?"],
                              engine_id=self.info.get("ID"), gpus=_gpu_lines(self.gpu_rows), job_id=job.name,
-                             shipped={**sent, "image_sent": not has_image})
+                             shipped={**sent, "image_sent": not has_image, **image_sent})
         self._script = workspace_script(job, self.store, files, sums)
 
-    def _send_image(self, ref: str) -> None:
+    def _send_image(self, ref: str) -> dict[str, int]:
+        """`docker save | ssh docker load`, leaving out the layers the remote engine has (docker load
+        reads a layer's file only when the engine lacks that layer chain)."""
         from envbuild import engine
 
+        layers = json.loads(engine.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", ref).stdout)
+        have = {diff for diff, chain in zip(layers, chain_ids(layers)) if chain in self.remote_chains}
         save = subprocess.Popen([engine.docker_bin(), "save", ref], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        load = subprocess.run(self.remote.argv("docker load -q"), stdin=save.stdout, capture_output=True)
-        save.stdout.close()
-        save_err = save.stderr.read().decode(errors="replace")
-        if save.wait() != 0 or load.returncode != 0:
-            why = last_line(save_err, "") or last_line(load.stderr.decode(errors="replace"), f"exit {load.returncode}")
+        load = subprocess.Popen(self.remote.argv("docker load -q"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        errs: dict[str, bytes] = {}
+        threads = [threading.Thread(target=lambda k=k, p=p: errs.__setitem__(k, p.stderr.read()), daemon=True)
+                   for k, p in (("save", save), ("load", load))]
+        for t in threads:
+            t.start()
+        sent = {"layers_skipped": 0, "image_bytes": 0}
+        try:
+            filter_layers(save.stdout, load.stdin, have, sent)
+            load.stdin.close()
+        except (BrokenPipeError, tarfile.TarError):
+            pass  # the side that failed says why
+        codes = save.wait(), load.wait()
+        for t in threads:
+            t.join()
+        if codes != (0, 0):
+            why = last_line(errs.get("save", b"").decode(errors="replace"), "") or \
+                last_line(errs.get("load", b"").decode(errors="replace"), f"exit {codes[1]}")
             raise EnvbuildError(f"sending image {ref} to {self.remote.url} failed: {why}")
+        return sent
 
     def _send_files(self, files: dict[str, Path], sums: dict[str, str], missing: set[str],
                     say: Callable[[str], None]) -> dict[str, int]:

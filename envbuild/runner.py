@@ -212,6 +212,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     recorded (status failed, reason) and then raised.
     """
     spec = load_spec(root)
+    target = targets.get(spec, req.on)  # before the record: a target that cannot be leaves none half-written
     seed = spec.seed if req.seed is None else req.seed
     network = req.network or spec.network
     started = rec.now_utc()
@@ -224,7 +225,6 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
-    target = targets.get(spec, req.on)
     record["placement"] = placement = target.placement()
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
     job: Job | None = None

@@ -38,11 +38,15 @@ def test_spec_checks_the_ssh_table(tmp_path: Path) -> None:
             load_spec(_project(tmp_path, f'[tool.envbuild.targets.box]\nbackend = "ssh"\n{bad}\n'))
 
 
-def test_docker_host_over_ssh_makes_the_default_target_ship(tmp_path: Path, monkeypatch) -> None:
-    spec = load_spec(_project(tmp_path))
+def test_docker_host_over_ssh_says_to_use_a_target(tmp_path: Path, monkeypatch) -> None:
+    """The build bind-mounts local files into helper containers: a remote DOCKER_HOST cannot build."""
+    from envbuild.errors import EnvbuildError
+
+    spec = load_spec(_project(tmp_path, BOX))
     monkeypatch.setenv("DOCKER_HOST", "ssh://me@gpu-box")
-    target = get(spec, None)
-    assert isinstance(target, SshTarget) and target.remote.dest == ["me@gpu-box"] and target.name == "local"
+    with pytest.raises(EnvbuildError, match=r'unset DOCKER_HOST .*backend = "ssh" and host = "ssh://me@gpu-box"'):
+        get(spec, None)
+    assert get(spec, "box").backend == "ssh"  # a target names its engine; the build stays here
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     assert get(spec, None).backend == "local"
 

@@ -41,8 +41,8 @@ def run(
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
     on: Optional[str] = typer.Option(None, "--on", help="Where to run: a target of the spec ([tool.envbuild.targets.NAME]) "
-                                     "or a backend by name (local, slurm, k8s). Default: local (DOCKER_HOST=ssh://...: that "
-                                     "engine, the project shipped over ssh)."),
+                                     "or a backend by name (local, slurm, k8s). Default: local (the engine the docker CLI uses; "
+                                     "for a remote one over ssh, a target with backend = \"ssh\")."),
     detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm, k8s); "
                                 "`envbuild runs` finishes the record when the job ends."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be submitted (k8s: the Job "

@@ -186,9 +186,13 @@ def get(spec: Any, name: str | None) -> Target:
     table = spec.targets.get(name)
     if table is not None:
         return kinds[table["backend"]](name, table)
-    if name == DEFAULT and os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
-        # the engine is on another machine: the project cannot be bind-mounted there, so ship it
-        return kinds["ssh"](name, {"host": os.environ["DOCKER_HOST"]})
+    remote = os.environ.get("DOCKER_HOST", "")
+    if name == DEFAULT and remote.startswith("ssh://"):
+        # the build's helper containers bind-mount this machine's files too: it must run on a local engine
+        raise EnvbuildError(f"DOCKER_HOST={remote}: envbuild builds and runs with bind mounts of this machine's "
+                            "files, which a remote engine cannot see; unset DOCKER_HOST (build on this machine's "
+                            f"engine) and add [tool.envbuild.targets.box] with backend = \"ssh\" and host = \"{remote}\" "
+                            f"to {spec.source.name}, then: envbuild run --on box")
     if name in kinds:
         return kinds[name](name, {})
     known = sorted({*spec.targets, *kinds})

@@ -23,10 +23,12 @@ def cannot(why: str) -> None:
     pytest.skip(why)
 
 
-def hidden(paths: Sequence[Path | str]) -> list[str]:
+def hidden(paths: Sequence[Path | str], scratch: Sequence[Path | str] = ()) -> list[str]:
     """A command prefix: the command runs in a mount namespace of its own where each path is an
-    empty tmpfs (what another machine would see of this one's directories)."""
-    mounts = " && ".join(f"mount -t tmpfs -o size=1m tmpfs '{p}'" for p in paths) or "true"
+    empty tmpfs (what another machine would see of this one's directories); `scratch` paths get a
+    tmpfs to fill, gone with the namespace (no slow removal of an engine's layers)."""
+    mounts = " && ".join([*(f"mount -t tmpfs -o size=1m tmpfs '{p}'" for p in paths),
+                          *(f"mount -t tmpfs tmpfs '{p}'" for p in scratch)]) or "true"
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{mounts} && exec "$@"', "-"]
 
 
@@ -41,9 +43,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def own_engine(prefix: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+def own_engine(hide: Sequence[Path | str] | None = None) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """(unix:// host, process, home) of a dockerd of our own (own socket, data-root, exec-root,
-    pidfile; no bridge, no iptables), started under `prefix` (e.g. hidden(...))."""
+    pidfile; no bridge, no iptables); with `hide`, in a mount namespace where those paths are
+    empty and the data-root is a tmpfs (hidden(...))."""
     import tempfile
 
     dockerd = shutil.which("dockerd")
@@ -51,6 +54,8 @@ def own_engine(prefix: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Pop
         cannot("a private Docker engine needs root and dockerd")
     home = Path(tempfile.mkdtemp(prefix="ebd-", dir="/tmp"))  # short: a socket path must fit in 108 bytes
     host = f"unix://{home}/docker.sock"
+    (home / "data").mkdir()
+    prefix = [] if hide is None else hidden(hide, [home / "data"])
     with open(home / "dockerd.log", "wb") as log:
         proc = subprocess.Popen([*prefix, dockerd, "--data-root", str(home / "data"), "--exec-root", str(home / "exec"),
                                  "--pidfile", str(home / "docker.pid"), "-H", host, "--bridge=none",
@@ -92,7 +97,7 @@ def ssh_box(hide: Sequence[Path | str], image: str | None = None) -> Iterator[di
     if not os.path.exists(sshd) or not shutil.which("unshare"):
         cannot("the ssh target's test needs Debian's openssh-server and unshare (make ssh-tools)")
     # /etc/docker too: its key.json is the engine's ID, and another machine has its own
-    with own_engine(hidden([*hide, "/etc/docker"])) as (host, _, home):
+    with own_engine([*hide, "/etc/docker"]) as (host, _, home):
         if image:
             save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
             load = subprocess.run(["docker", "-H", host, "load", "-q"], stdin=save.stdout, capture_output=True)

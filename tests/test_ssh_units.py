@@ -4,6 +4,7 @@ on stdin, never in argv), and what it accepts back (nothing outside the declared
 from __future__ import annotations
 
 import io
+import json
 import shlex
 import tarfile
 from pathlib import Path
@@ -120,3 +121,13 @@ def test_chain_ids_and_layers_left_out_of_an_image_tar() -> None:
         assert tar.getnames() == ["2/layer.tar", "manifest.json"]
         assert tar.extractfile("2/layer.tar").read() == b"B"
     assert sent == {"layers_skipped": 1, "image_bytes": 3}
+
+
+def test_doctor_says_when_the_box_cannot_be_reached(tmp_path: Path, cli) -> None:
+    root = _project(tmp_path, '[tool.envbuild.targets.box]\nbackend = "ssh"\nhost = "ssh://nobody@127.0.0.1:1"\n'
+                              'ssh-args = ["-F", "/dev/null"]\n')
+    proc = cli("doctor", "--on", "box", "--json", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    check = json.loads(proc.stdout)["checks"][0]
+    assert not check["ok"] and check["required"] and "ssh://nobody@127.0.0.1:1" in check["detail"]
+    assert "refused" in check["detail"] and "\n" not in check["detail"]

@@ -68,6 +68,7 @@ class CondaSet:
     wheels: Wheelhouse | None = None
     downloaded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    shared: list[CondaPackage] = field(default_factory=list)  # in the team base's prefix: neither fetched nor installed
 
 
 def conda_dir() -> Path:
@@ -142,15 +143,20 @@ def _fetch(pkg: CondaPackage) -> Path:
     return final
 
 
-def ensure(root: Path, platform: str, *, progress: Callable[[str], None] | None = None) -> CondaSet:
+def ensure(root: Path, platform: str, *, progress: Callable[[str], None] | None = None,
+           in_base: dict[str, str] | None = None) -> CondaSet:
     """Every package of conda-lock.yml for `platform`, verified, in the cache, plus the wheels of its
-    pip entries; downloads only what is missing."""
+    pip entries; downloads only what is missing. `in_base` ({name: "version=build"}, a team base's
+    packages) are left out: the set's `shared`."""
     lock = read(root, platform)
-    out = CondaSet(lock, [])
-    missing = [p for p in lock.packages if not _cache_path(p).is_file()]
+    in_base = in_base or {}
+    shared = [p for p in lock.packages if in_base.get(p.name) == f"{p.version}={p.build or ''}"]
+    out = CondaSet(lock, [], shared=shared)
+    wanted = [p for p in lock.packages if p not in shared]
+    missing = [p for p in wanted if not _cache_path(p).is_file()]
     if missing and progress:
-        progress(f"fetching {len(missing)} of {len(lock.packages)} locked conda packages for {lock.subdir}")
-    for pkg in lock.packages:
+        progress(f"fetching {len(missing)} of {len(wanted)} locked conda packages for {lock.subdir}")
+    for pkg in wanted:
         path = _cache_path(pkg)
         if pkg in missing:
             _fetch(pkg)
@@ -190,10 +196,30 @@ def create_prefix(cset: CondaSet, dest: Path, *, pth: str) -> None:
         (site / "zz-envbuild.pth").write_text(pth)
 
 
+def _stem(pkg: CondaPackage) -> str:
+    return f"{pkg.name}-{pkg.version}-{pkg.build or ''}"
+
+
+def _base_record(pkg: CondaPackage) -> Any:
+    """A lock entry the team base has installed, as the record rattler needs to see it installed
+    (its archive is never fetched): name, version, build and hashes are what identify it."""
+    from rattler import BuildString, PackageRecord, RepoDataRecord
+
+    channel, subdir, _ = pkg.url.rsplit("/", 2)
+    record = PackageRecord(pkg.name, pkg.version, BuildString(pkg.build or ""), 0, subdir,
+                           sha256=bytes.fromhex(pkg.sha256) if pkg.sha256 else None,
+                           md5=bytes.fromhex(pkg.md5) if pkg.md5 else None)
+    return RepoDataRecord(record, _filename(pkg), pkg.url, channel)
+
+
 async def _install(cset: CondaSet, dest: Path) -> dict[str, CondaPackage]:
-    """rattler.install of the verified files; returns {conda-meta file stem: its lock entry}."""
+    """rattler.install of the verified files; returns {conda-meta file stem: its lock entry}.
+
+    A team base's packages (cset.shared) are passed as installed already: rattler links nothing of
+    theirs, yet knows the environment's python (noarch: python packages need it). It re-reads the
+    prefix's conda-meta after linking, so their records sit there during the install only."""
     import rattler
-    from rattler import RepoDataRecord
+    from rattler import PrefixPaths, PrefixRecord, RepoDataRecord
 
     records, stems = [], {}
     for f in cset.files:
@@ -205,13 +231,22 @@ async def _install(cset: CondaSet, dest: Path) -> dict[str, CondaPackage]:
                                 "run envbuild lock", EXIT_FAILURE)
         records.append(rec)
         stems["-".join(got)] = pkg
+    base = [_base_record(p) for p in cset.shared]
+    installed = [PrefixRecord(r, PrefixPaths()) for r in base]
+    placed = [dest / "conda-meta" / f"{_stem(p)}.json" for p in cset.shared]
+    for record, path in zip(installed, placed):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record.write_to_path(path, pretty=True)
     # The extracted-package cache is per build: nothing outside the verified files feeds the prefix.
     work = conda_dir() / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pkgs-", dir=work) as pkgs:
-        await rattler.install(records, target_prefix=dest, cache_dir=Path(pkgs), alternative_target_prefix=PREFIX,
+        await rattler.install(records + base, target_prefix=dest, cache_dir=Path(pkgs),
+                              alternative_target_prefix=PREFIX, installed_packages=installed or None,
                               platform=rattler.Subdir(cset.lock.subdir), execute_link_scripts=False,
                               show_progress=False)
+    for path in placed:
+        path.unlink(missing_ok=True)  # the base's own record stays the one in the image
     return stems
 
 

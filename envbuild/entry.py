@@ -4,6 +4,9 @@ typer and rich alone take longer to import than the whole answer to the three co
 and scripts type most often, so those are tried here first:
 - `envbuild build [-C DIR] [--json]` when the image for the lock exists (nothing to do);
 - `envbuild lock [-C DIR] [--check] [--json]` when the lock is fresh (nothing to resolve);
+- `envbuild run [-C DIR] [--json] [--seed N] SCRIPT.py [ARGS] | -- CMD [ARGS]`: the run itself
+  (runner.run), without typer and rich, which a run would otherwise spend a third of its own
+  time importing; its messages are plain lines (rich loads only if there is one to say);
 - `envbuild [COMMAND ...] --help`, served from a cache of the screen the full CLI rendered last
   time for the same envbuild code, arguments and terminal.
 Each gives the same checks and the same output as its command module; anything else, or anything
@@ -112,6 +115,60 @@ def _fresh_lock(args: list[str]) -> bool:
     return True
 
 
+SEED_MAX = 2**32 - 1  # commands/run.py's --seed range
+
+
+def _run_args(args: list[str]) -> tuple[str, bool, int | None, list[str]] | None:
+    """(project, --json, --seed, command) for the plain forms of `envbuild run`; None for any other
+    option (the full CLI parses and checks it). As there, options go before the script."""
+    if not args or args[0] != "run":
+        return None
+    project, as_json, seed, rest = ".", False, None, args[1:]
+    while rest and rest[0].startswith("-"):
+        arg = rest.pop(0)
+        if arg == "--":
+            break
+        if arg == "--json":
+            as_json = True
+        elif arg in ("-C", "--project") and rest:
+            project = rest.pop(0)
+        elif arg.startswith("--project="):
+            project = arg.split("=", 1)[1]
+        elif arg == "--seed" and rest and rest[0].isdigit() and int(rest[0]) <= SEED_MAX:
+            seed = int(rest.pop(0))
+        else:
+            return None
+    return (project, as_json, seed, rest) if rest else None
+
+
+def _plain_run(args: list[str]) -> bool:
+    """Run `envbuild run`'s plain forms here; False (nothing done) for anything else. Once the run
+    starts it ends here, whatever happens, with the full CLI's output and exit code."""
+    parsed = _run_args(args)
+    if parsed is None:
+        return False
+    project, as_json, seed, command = parsed
+    from envbuild import runner
+    from envbuild.errors import EnvbuildError
+
+    req = runner.RunRequest(command=runner.command_for(command), seed=seed,
+                            stdout=sys.stderr.buffer if as_json else None)
+    try:
+        run_dir, record = runner.run(project, req)
+    except EnvbuildError as e:
+        from envbuild.output import error
+
+        error(str(e))
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if as_json:
+        _write_json(record)
+    else:
+        print(runner.summary(run_dir, record), file=sys.stderr)
+    sys.exit(runner.exit_code(record))
+
+
 # --- --help, rendered once per code, arguments and terminal ---------------------------------
 
 _HELP_ENV = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM", "TTY_COMPATIBLE",
@@ -121,6 +178,8 @@ _HELP_ENV = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM",
 def _help_cache(args: list[str]) -> Path | None:
     """Where the help screen for `args` is kept; None when `args` is not a plain help request."""
     if not args or args[-1] not in ("--help", "-h") or any(a.startswith("-") for a in args[:-1]):
+        return None
+    if args[0] == "run" and len(args) > 2:  # `run SCRIPT --help`: the script's own option
         return None
     import hashlib
     import shutil
@@ -177,6 +236,8 @@ def _run_cli(help_path: Path | None) -> None:
 def _keep(path: Path, parts: list[str]) -> None:
     from envbuild.fsutil import atomic_write_text
 
+    if not "".join(parts).strip():  # a help screen is never empty: this was not one
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, "".join(parts))
@@ -187,6 +248,6 @@ def _keep(path: Path, parts: list[str]) -> None:
 def main() -> None:
     args = sys.argv[1:]
     help_path = _help_cache(args)
-    if _cached_help(help_path) or _noop_build(args) or _fresh_lock(args):
+    if _cached_help(help_path) or _noop_build(args) or _fresh_lock(args) or _plain_run(args):
         return
     _run_cli(help_path)

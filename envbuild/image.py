@@ -105,7 +105,7 @@ def image_ref(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: 
 # --- Dockerfile ------------------------------------------------------------------------
 
 
-def labels(spec: Spec, lock: EnvLock, tag: str, *, team_base: bool = False) -> dict[str, str]:
+def labels(spec: Spec, lock: EnvLock, tag: str, *, team_base: bool = False, platform: str | None = None) -> dict[str, str]:
     out = {
         "org.opencontainers.image.title": spec.name,
         "org.opencontainers.image.version": tag.rsplit(":", 1)[1],
@@ -122,6 +122,13 @@ def labels(spec: Spec, lock: EnvLock, tag: str, *, team_base: bool = False) -> d
         from envbuild.wheelhouse import canonical
 
         out[PINS_LABEL] = pins_label({canonical(p.name): p.version for p in read_pip_lock(spec.root)})
+        if CONDA_LOCK in lock.lockfiles:
+            from envbuild import condapkgs
+            from envbuild.teambase import CONDA_PINS_LABEL, conda_pins_label
+
+            found = condapkgs.read(spec.root, platform or lock.platforms[0]).packages
+            out[CONDA_PINS_LABEL] = conda_pins_label([(p.name, p.version, p.build or "") for p in found],
+                                                     condapkgs.PREFIX)
     return out
 
 
@@ -278,7 +285,7 @@ def build(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: bool
             base_blobs = [b.digest for b in base.layers]
         docker_load(store, config_digest, diff_ids, base_layers, ref, engine.docker_bin(), say, base_blobs)
 
-    written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base), platform=target,
+    written = assemble.assemble(spec, lock, labels(spec, lock, ref, team_base=team_base, platform=target), platform=target,
                                 team_base=team_base, store=store, say=say, code_entries=code, load=load)
     for note in written.notes:
         say(note)

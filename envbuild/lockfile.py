@@ -19,6 +19,7 @@ Format version 1:
   "lockfiles": {"requirements.lock": "<sha256>", "conda-lock.yml": "<sha256>", "system-packages.lock": "<sha256>"},
   "system_packages": {"<name>": "<version>"},               # every .deb system-packages.lock installs
   "base_packages": {"<name>": "<version>"},                 # a team base's pip pins: constraints, not reinstalled
+  "conda_base_packages": {"<name>": "<version>=<build>"},   # only on a conda team base: its conda pins, not reinstalled
   "epoch": 0                                                # the image's file times are clamped to it
   "cuda": {"setting": "auto", "torch": "2.15.0", "build": "cu130", "cuda": "13.0", "cudnn": "9.13.0.50",
            "nccl": "2.28.3", "min_driver": "580"}           # only when torch is locked (envbuild/cuda.py)
@@ -83,11 +84,13 @@ class EnvLock:
     epoch: int = 0  # every file time in the image is clamped to this (SOURCE_DATE_EPOCH at lock time, else 0)
     version: int = FORMAT_VERSION
     cuda: dict[str, str] = field(default_factory=dict)
+    conda_base_packages: dict[str, str] = field(default_factory=dict)  # a team base's conda pins: not installed again
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not d["cuda"]:  # absent, not empty: locks without torch keep their lock hash
-            del d["cuda"]
+        for key in ("cuda", "conda_base_packages"):  # absent, not empty: older locks keep their lock hash
+            if not d[key]:
+                del d[key]
         return d
 
     def to_text(self) -> str:
@@ -109,7 +112,8 @@ class EnvLock:
 _LOCK_FIELDS = {"version": "int", "envbuild": "str", "python": "str", "platforms": "[str]", "inputs_hash": "str",
                 "inputs": "{str}", "base": "{}", "lockfiles": "{str}"}
 _LOCK_OPTIONAL = {"resolver": "{}", "conda_solver": "{}", "indexes": "[str]", "system_packages": "{str}",
-                  "base_packages": "{str}", "epoch": "int", "cuda": "{str}"}
+                  "base_packages": "{str}", "epoch": "int", "cuda": "{str}",
+                  "conda_base_packages": "{str}"}
 _KINDS = {
     "str": lambda v: isinstance(v, str),
     "str?": lambda v: v is None or isinstance(v, str),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import subprocess
 from pathlib import Path
@@ -335,7 +334,7 @@ def _os_name() -> str:
                 return line.split("=", 1)[1].strip('"')
     except OSError:
         pass
-    return f"{platform.system()} {platform.release()}"
+    return f"{os.uname().sysname} {os.uname().release}"
 
 
 def _cpu() -> str | None:
@@ -345,6 +344,8 @@ def _cpu() -> str | None:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform  # its import alone costs more than the rest of the host facts
+
     return platform.processor() or None
 
 
@@ -363,8 +364,8 @@ def host_facts(docker_version: str | None, gpus: list[dict[str, Any]] | None = N
         gpus = query()
     return {
         "os": _os_name(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
+        "kernel": os.uname().release,
+        "machine": os.uname().machine,
         "cpu": _cpu(),
         "cpus": os.cpu_count(),
         "memory_bytes": _memory(),

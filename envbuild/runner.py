@@ -37,9 +37,7 @@ DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "NVIDIA_TF32_OVERRIDE":
 
 def resolve_image(spec: Spec, lock: EnvLock) -> ImageFacts:
     """The image of this lock, built when missing (its facts come from the build's own inspect)."""
-    from envbuild.output import info
-
-    return image.build(spec, lock, log=info).facts
+    return image.build(spec, lock, log=_say).facts  # _say: rich loads only when there is something to say
 
 
 def _say(msg: str) -> None:
@@ -151,6 +149,23 @@ class RunRequest:
     dry_run: bool = False  # print what would be submitted; run nothing, keep no record
 
 
+def command_for(args: list[str]) -> list[str]:
+    """`train.py ARGS` runs with the image's python; anything else runs as the command given."""
+    return ["python", *args] if args[0].endswith(".py") else list(args)
+
+
+def summary(run_dir: Path, record: dict[str, Any]) -> str:
+    """The line `envbuild run` ends with (on stderr)."""
+    where = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
+    return f"run {record['id']} {record['status']} (exit {record['exit_code']}); record: {where}/record.json"
+
+
+def exit_code(record: dict[str, Any]) -> int:
+    """envbuild run's own exit code: the script's, or 1 when it never gave one."""
+    code = record["exit_code"]
+    return code if code is not None else 1
+
+
 def _foreground() -> bool:
     """Whether we hold our terminal's foreground (not `envbuild run ... &`, which must not read it)."""
     try:
@@ -159,12 +174,22 @@ def _foreground() -> bool:
         return False
 
 
+def _empty_stdin() -> bool:
+    """Whether our stdin is /dev/null (cron, CI, `< /dev/null`): nothing to pass on, so docker
+    need not attach a stdin stream."""
+    try:
+        mine, null = os.fstat(0), os.stat(os.devnull)
+    except OSError:
+        return True  # closed: nothing to read either
+    return (mine.st_dev, mine.st_ino) == (null.st_dev, null.st_ino)
+
+
 def stdin_mode(req: RunRequest) -> str | None:
     """How the container gets our stdin: "tty" (`docker run -it`: stdin and stdout are terminals
     we hold, stdout not redirected by --json), "pipe" (`-i`: data piped in, or a terminal without
     a terminal stdout), None (no stdin: a background job must not steal its shell's input)."""
     stdin_tty = os.isatty(0)
-    if not req.stdin or (stdin_tty and not _foreground()):
+    if not req.stdin or (stdin_tty and not _foreground()) or _empty_stdin():
         return None
     if req.tty is not None:
         return "tty" if req.tty and stdin_tty else "pipe"

@@ -6,7 +6,6 @@ One typed model (`Spec`) that every other module reads; every bad input becomes 
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field, fields
@@ -279,6 +278,8 @@ def _targets(file: Path, key: str, value: Any) -> dict[str, dict[str, Any]]:
                 continue
             keys = TARGET_KEYS[backend]
             if k not in keys:
+                import difflib
+
                 close = difflib.get_close_matches(k, list(keys), n=1, cutoff=0.6)
                 raise SpecError(file, f"{where}.{k}", f"unknown key for a {backend} target",
                                 f"did you mean '{close[0]}'?" if close else f"valid keys are: backend, {', '.join(sorted(keys))}")
@@ -341,6 +342,8 @@ def _unknown_key(file: Path, table: str, key: str) -> SpecError:
     elif key == "tool" and not table:
         fix = f"{ENVBUILD_TOML} takes the keys at the top level: remove the [tool.envbuild] header"
     else:
+        import difflib
+
         close = difflib.get_close_matches(key.replace("_", "-"), list(KEYS), n=1, cutoff=0.6)
         fix = f"did you mean '{close[0]}'?" if close else f"valid keys are: {', '.join(sorted(KEYS))}"
     return SpecError(file, f"{table}{key}", "unknown key", fix)
@@ -405,6 +408,8 @@ def _tool_table(path: Path, pyproject: dict[str, Any]) -> dict[str, Any] | None:
     if "envbuild" in tool:
         return _table(path, "tool.envbuild", tool["envbuild"])
     # [tool.envbiuld]: a typo would silently mean "no settings"; say so instead.
+    import difflib
+
     close = difflib.get_close_matches("envbuild", list(tool), n=1, cutoff=0.75)
     if close:
         raise SpecError(path, f"tool.{close[0]}", "unknown table", "did you mean [tool.envbuild]?")

@@ -17,6 +17,7 @@ from envbuild.lockfile import require_lock
 from envbuild.spec import load_spec
 from envbuild.wheelhouse import Pin
 from tests.conftest import BASE_IMAGE, run_cli
+from tests.helpers.engines import sh_in as _sh
 from tests.helpers.projects import make_build_channel, write, write_conda_project
 
 SIX = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
@@ -120,13 +121,6 @@ def test_render_installs_conda_into_opt_conda_and_puts_it_on_path(project: Path)
 
 
 # --- through the engine ------------------------------------------------------------------
-
-
-def _sh(ref: str, script: str) -> str:
-    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "sh", "-ec", script],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 @pytest.mark.docker

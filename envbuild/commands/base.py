@@ -83,8 +83,8 @@ def build(
     """Build a team base from a spec (Python, common dependencies, system packages) on the spec's digest-pinned base,
     push it, and print the line a team project puts in its spec: base = "REPO@sha256:...".
 
-    Its packages live in /opt/envbuild/base-venv; projects built on it see them, and their own
-    locked packages take precedence.
+    Its packages live in /opt/envbuild/base-venv, its environment.yml's in /opt/conda.
+    Projects built on it resolve with their pins held and install none of them again.
 
     Its system-packages are the .debs of system-packages.lock, installed offline (as for `envbuild build`).
 

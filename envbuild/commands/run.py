@@ -22,11 +22,6 @@ def _parse_env(items: List[str]) -> dict:
     return env
 
 
-def command_for(args: List[str]) -> List[str]:
-    """`train.py ARGS` runs with the image's python; anything else runs as the command given."""
-    return ["python", *args] if args[0].endswith(".py") else list(args)
-
-
 def run(
     command: Optional[List[str]] = typer.Argument(
         None, metavar="SCRIPT [ARGS]... | -- CMD [ARGS]...",
@@ -81,7 +76,7 @@ def run(
         raise EnvbuildError("nothing to run; give a script (envbuild run train.py) or a command (envbuild run -- CMD)")
     if network is not None and network not in NETWORKS:
         raise EnvbuildError(f"--network {network!r}: use one of {', '.join(NETWORKS)}")
-    req = runner.RunRequest(command=command_for(command), seed=seed, gpus=gpus, network=network,
+    req = runner.RunRequest(command=runner.command_for(command), seed=seed, gpus=gpus, network=network,
                             env=_parse_env(env), image=image, relock=relock, on=on, detach=detach,
                             dry_run=dry_run,
                             stdout=sys.stderr.buffer if json_out else None)
@@ -101,7 +96,5 @@ def run(
     if json_out:
         print_json(record)
     else:
-        info(f"run {record['id']} {record['status']} (exit {record['exit_code']}); record: "
-             f"{run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir}/record.json")
-    code = record["exit_code"]
-    raise typer.Exit(code if code is not None else 1)
+        info(runner.summary(run_dir, record), markup=False)
+    raise typer.Exit(runner.exit_code(record))

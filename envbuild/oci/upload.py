@@ -4,7 +4,9 @@ Never `docker push`: the engine recompresses layers, so the registry would name 
 Here the registry receives the exact bytes envbuild wrote, so `Docker-Content-Digest` of the
 manifest PUT is the digest `envbuild build` printed. A blob the repository has already is skipped
 (HEAD), one another repository of the same registry has is mounted (`?mount=&from=`), so a
-one-package change sends one small layer; an interrupted push resumes blob by blob.
+one-package change sends one small layer; an interrupted push resumes blob by blob. Which
+repository got which blob is remembered per registry (as the engine's own distribution metadata
+does for `docker push`), so pushing the same layers to a new repository mounts them all.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from envbuild.errors import EXIT_FAILURE, RegistryError
@@ -65,11 +68,9 @@ def _has_blob(s: _Session, digest: str) -> bool:
     return s.call("HEAD", s.url(f"blobs/{digest}"), ok=(200, 404, 500))[0] == 200
 
 
-def _mount(s: _Session, digest: str, source: Reference) -> bool:
-    """Ask the registry to link a blob from another repository it holds; True when it did."""
-    if source.registry != s.ref.registry:
-        return False
-    q = urllib.parse.urlencode({"mount": digest, "from": source.repository})
+def _mount(s: _Session, digest: str, repository: str) -> bool:
+    """Ask the registry to link a blob from another of its repositories; True when it did."""
+    q = urllib.parse.urlencode({"mount": digest, "from": repository})
     status, headers, _ = s.call("POST", s.url(f"blobs/uploads/?{q}"), data=b"", ok=(201, 202))
     if status == 202 and headers.get("location"):  # not mounted: drop the upload it opened
         try:
@@ -99,8 +100,13 @@ def push(store: Store, target: Reference, manifest: bytes, media_type: str, blob
     "sent_bytes": bytes uploaded, the manifest included}."""
     s = _Session(target)
     sent, skipped, sent_bytes = [], [], 0
+    known = _pushed_before(store, target.registry)
     for digest in blobs:
-        if _has_blob(s, digest) or (mount_from is not None and _mount(s, digest, mount_from)):
+        sources = [known.get(digest)]
+        if mount_from is not None and mount_from.registry == target.registry:
+            sources.append(mount_from.repository)
+        sources = list(dict.fromkeys(r for r in sources if r and r != target.repository))
+        if _has_blob(s, digest) or any(_mount(s, digest, repository) for repository in sources):
             skipped.append(digest)
             continue
         if not store.has(digest) and mount_from is not None:
@@ -113,7 +119,34 @@ def push(store: Store, target: Reference, manifest: bytes, media_type: str, blob
     _, headers, _ = s.call("PUT", s.url(f"manifests/{tag}"), data=manifest,
                            headers={"Content-Type": media_type}, ok=(201,))
     sent_bytes += len(manifest)
+    _remember(store, target, blobs)
     return {"digest": headers.get("docker-content-digest"), "sent": sent, "skipped": skipped, "sent_bytes": sent_bytes}
+
+
+def _pushed_path(store: Store, registry: str) -> Path:
+    return store.root / "pushed" / (urllib.parse.quote(registry, safe="") + ".json")
+
+
+def _pushed_before(store: Store, registry: str) -> dict[str, str]:
+    """{blob digest: a repository of `registry` it was pushed to}; a hint only: a mount the
+    registry refuses (the repository was deleted since) falls back to sending the blob."""
+    try:
+        known = json.loads(_pushed_path(store, registry).read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _remember(store: Store, target: Reference, blobs: list[str]) -> None:
+    from envbuild.fsutil import atomic_write_json
+
+    known = _pushed_before(store, target.registry)
+    known.update({digest: target.repository for digest in blobs})
+    try:
+        _pushed_path(store, target.registry).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(_pushed_path(store, target.registry), known)
+    except OSError:  # a read-only cache only costs the next push some uploads
+        pass
 
 
 def fetch_blob(ref: Reference, digest: str, store: Store) -> None:

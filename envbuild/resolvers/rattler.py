@@ -45,7 +45,7 @@ def _virtual_packages(subdir: str) -> list[Any]:
     return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, v, b in vp]
 
 
-def _solve(channels: Sequence[str], specs: Sequence[str], subdir: str) -> list[Any]:
+def _solve(channels: Sequence[str], specs: Sequence[str], subdir: str, constraints: Sequence[str] = ()) -> list[Any]:
     import rattler
     from rattler.exceptions import (FetchRepoDataError, GatewayError, InvalidChannelError, InvalidMatchSpecError,
                                     IoError, SolverError)
@@ -55,7 +55,8 @@ def _solve(channels: Sequence[str], specs: Sequence[str], subdir: str) -> list[A
     virtual = _virtual_packages(subdir)
     try:
         return asyncio.run(rattler.solve(sources=[rattler.Channel(c) for c in channels], specs=list(specs),
-                                         gateway=gateway, platforms=[subdir, "noarch"], virtual_packages=virtual))
+                                         gateway=gateway, platforms=[subdir, "noarch"], virtual_packages=virtual,
+                                         constraints=list(constraints) or None))
     except SolverError as e:
         msg = " ".join(str(e).split())
         raise ResolutionError(f"conda solve for {subdir} failed: {msg}") from None
@@ -145,8 +146,11 @@ def _python_version(records: list[Any]) -> str:
 
 
 def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: Sequence[str] = (),
-            previous: Path | None = None) -> ResolverInfo:
+            previous: Path | None = None, constraints: Sequence[str] = ()) -> ResolverInfo:
     """Solve spec.conda for every platform of the spec and write conda-lock.yml to out_path.
+
+    `constraints` (match specs) hold what the solve may pick without requiring it: a team base's
+    pins (envbuild/teambase.py), so a package the project needs comes at the base's build.
 
     Each run solves afresh to the newest versions (rattler gets no previous pins), so
     `upgrade` and `upgrade_packages` change nothing here.
@@ -161,7 +165,7 @@ def resolve(spec: Any, out_path: Path, upgrade: bool = False, upgrade_packages: 
     hashes = {}
     for platform in spec.platforms:
         subdir = SUBDIRS[platform]
-        records = _solve(channels, env.specs, subdir)
+        records = _solve(channels, env.specs, subdir, constraints)
         packages += _conda_entries(records, subdir)
         if env.pip:
             packages += _pip_entries(env, _python_version(records), subdir, platform, spec.root)

@@ -182,8 +182,12 @@ def backends() -> dict[str, type[Target]]:
 def get(spec: Any, name: str | None) -> Target:
     """The target `--on NAME` means: a table of the spec, else a backend by its own name."""
     name = name or DEFAULT
-    kinds = backends()
     table = spec.targets.get(name)
+    if table is None and name == DEFAULT:  # the common case imports only its own backend
+        from envbuild.targets.local import LocalTarget
+
+        return LocalTarget(name, {})
+    kinds = backends()
     if table is not None:
         return kinds[table["backend"]](name, table)
     remote = os.environ.get("DOCKER_HOST", "")

@@ -83,3 +83,26 @@ def test_docker_cli_keeps_the_users_home_and_docker_settings(proj: Path, tmp_pat
     lines = log.read_text().splitlines()
     assert lines and all(line == f"HOME={home} DOCKER_CONFIG={config} DOCKER_HOST={engine_host} DOCKER_CONTEXT="
                          for line in lines), lines
+
+
+def test_the_plain_run_skips_the_cli_framework_and_ends_as_the_full_cli_does(proj: Path, tmp_path: Path):
+    """entry.py runs `run [-C DIR] [--json] [--seed N] SCRIPT` itself: same exit code, same record
+    and stdout as the full CLI; `SCRIPT --help` is the script's option, run every time, never cached."""
+    from tests.test_entry import FULL, PROBE, _python
+
+    (proj / "argv.py").write_text("import sys\nprint(' '.join(sys.argv[1:]))\nsys.exit(3)\n")
+    env = {"ENVBUILD_CACHE_DIR": str(tmp_path / "cache")}
+    for args, printed in ((["run", "argv.py", "--help"], "--help\n"),
+                          (["run", "--seed", "7", "-C", str(proj), "--", "python", "argv.py", "-x"], "-x\n")):
+        fast = _python(PROBE, *args, cwd=proj, env=env)
+        full = _python(FULL, *args, cwd=proj, env=env)
+        assert fast.returncode == full.returncode == 3, fast.stderr
+        assert fast.stdout == full.stdout == printed
+        assert "LEAN" in fast.stderr and "failed (exit 3); record: " in fast.stderr
+    again = _python(PROBE, "run", "argv.py", "--help", cwd=proj, env=env)
+    assert again.returncode == 3 and again.stdout == "--help\n"  # the script ran again
+    fast = _python(PROBE, "run", "--json", "--seed", "7", "argv.py", cwd=proj, env=env)
+    record = json.loads(fast.stdout)  # stdout holds the record only; the script's went to stderr
+    assert record["exit_code"] == 3 and record["seed"] == 7 and "LEAN" in fast.stderr
+    other = _python(PROBE, "run", "--network", "none", "argv.py", cwd=proj, env=env)
+    assert other.returncode == 3 and "TYPER" in other.stderr  # any other option: the full CLI parses it

@@ -73,6 +73,14 @@ def own_engine(hide: Sequence[Path | str] | None = None) -> Iterator[tuple[str, 
         shutil.rmtree(home, ignore_errors=True)
 
 
+def sh_in(ref: str, script: str) -> str:
+    """stdout of `sh -ec SCRIPT` in a container of `ref` (no network), which must succeed."""
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "sh", "-ec", script],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
 @pytest.fixture
 def private_engine(base_image: str):
     """A private engine a test may stop: the shared engine is never touched."""

@@ -183,13 +183,6 @@ def get(spec: Any, name: str | None) -> Target:
     """The target `--on NAME` means: a table of the spec, else a backend by its own name."""
     name = name or DEFAULT
     table = spec.targets.get(name)
-    if table is None and name == DEFAULT:  # the common case imports only its own backend
-        from envbuild.targets.local import LocalTarget
-
-        return LocalTarget(name, {})
-    kinds = backends()
-    if table is not None:
-        return kinds[table["backend"]](name, table)
     remote = os.environ.get("DOCKER_HOST", "")
     if name == DEFAULT and remote.startswith("ssh://"):
         # the build's helper containers bind-mount this machine's files too: it must run on a local engine
@@ -197,6 +190,13 @@ def get(spec: Any, name: str | None) -> Target:
                             "files, which a remote engine cannot see; unset DOCKER_HOST (build on this machine's "
                             f"engine) and add [tool.envbuild.targets.box] with backend = \"ssh\" and host = \"{remote}\" "
                             f"to {spec.source.name}, then: envbuild run --on box")
+    if table is None and name == DEFAULT:  # the common case imports only its own backend
+        from envbuild.targets.local import LocalTarget
+
+        return LocalTarget(name, {})
+    kinds = backends()
+    if table is not None:
+        return kinds[table["backend"]](name, table)
     if name in kinds:
         return kinds[name](name, {})
     known = sorted({*spec.targets, *kinds})

@@ -141,4 +141,10 @@ def ssh_box(hide: Sequence[Path | str], image: str | None = None) -> Iterator[di
             yield {"url": f"ssh://root@127.0.0.1:{port}", "ssh_args": ssh_args, "docker_host": host,
                    "engine_id": answer.stdout.strip(), "store": str(store), "ssh_config": home / "ssh_config"}
         finally:
+            from envbuild.targets.ssh import control_path
+
+            # envbuild's shared connection would outlive sshd for its ControlPersist time
+            master = control_path(f"ssh://root@127.0.0.1:{port}", tuple(ssh_args))
+            subprocess.run(["ssh", "-o", f"ControlPath={master}", "-O", "exit", "-p", str(port), "root@127.0.0.1"],
+                           capture_output=True, timeout=30)
             _stop(proc)

@@ -30,6 +30,8 @@ def box(base_image: str, tmp_path_factory: pytest.TempPathFactory):
         with open(root / "pyproject.toml", "a") as f:
             f.write(f'\n[tool.envbuild.targets.box]\nbackend = "ssh"\nhost = "{b["url"]}"\n'
                     f'store = "{b["store"]}"\nssh-args = [{args}]\n')
+        git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+        subprocess.run([*git, "commit", "-qam", "the box"], check=True)  # reproduce's worktree names it too
         yield {**b, "root": root}
 
 
@@ -129,3 +131,14 @@ def test_ctrl_c_stops_the_remote_container(box: dict) -> None:
     r = json.loads(out)
     assert r["status"] == "interrupted" and r["exit_code"] == 130, err
     assert not subprocess.run(remote_ps, capture_output=True, text=True).stdout.strip()  # stopped there
+
+
+def test_reproduce_of_an_ssh_run_goes_to_the_box_again(box: dict) -> None:
+    proc, first = run_json(box["root"], "--on", "box", "train.py", "--epochs", "3")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("reproduce", first["id"], "--json", cwd=box["root"], timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    again = rec.read_record(Path(result["run_dir"]))
+    assert again["reproduces"] == first["id"] and again["placement"]["engine_id"] == box["engine_id"]
+    assert result["outputs_identical"] is True and again["metrics"] == first["metrics"]

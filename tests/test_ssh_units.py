@@ -48,6 +48,8 @@ def test_docker_host_over_ssh_says_to_use_a_target(tmp_path: Path, monkeypatch) 
     with pytest.raises(EnvbuildError, match=r'unset DOCKER_HOST .*backend = "ssh" and host = "ssh://me@gpu-box"'):
         get(spec, None)
     assert get(spec, "box").backend == "ssh"  # a target names its engine; the build stays here
+    with pytest.raises(EnvbuildError, match=r'--on ssh: an ssh target needs a table: \[tool.envbuild.targets.ssh\]'):
+        get(spec, "ssh")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     assert get(spec, None).backend == "local"
 
@@ -70,6 +72,8 @@ def test_the_run_script_keeps_values_off_argv_and_quotes_names(tmp_path: Path) -
     (tmp_path / "train.py").write_text("print(1)\n")
     (tmp_path / ".envbuild").mkdir()
     (tmp_path / ".envbuild" / "record.json").write_text("{}")
+    (tmp_path.parent / "outside-secret").write_text("s")
+    (tmp_path / "data" / "link").symlink_to(tmp_path.parent / "outside-secret")
     files = project_files(job.spec)
     assert sorted(files) == ["data/a b.csv", "pyproject.toml", "train.py"]  # never the records
     script = workspace_script(job, "/s", files, {k: "f" * 64 for k in files})

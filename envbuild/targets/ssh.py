@@ -4,7 +4,7 @@ The project cannot be bind-mounted there, so envbuild ships it. Every file the r
 files, tracked or not ignored, and the spec's data) goes into a content-addressed store on the
 remote host (`store`, default ~/.cache/envbuild/remote: blobs/<sha256>): envbuild sends the hashes,
 the remote side answers the ones it lacks, and only those travel, as one tar. The image goes by its
-id: when the remote engine lacks it, `docker save | ssh docker load` (whole; skipped when present).
+id: when the remote engine lacks it, `docker save | ssh docker load`, without the layers it has.
 The run gets a fresh workspace there (copies out of the store, so a script that edits a file cannot
 spoil the store), the remote host's docker CLI runs the image by id, and the declared outputs and the
 run's own files (metrics, params) come back as one tar, after which the workspace is removed.
@@ -73,9 +73,9 @@ class Remote:
         self.control = control_path(url, extra)
         self.options = [*extra, "-o", "BatchMode=yes", "-o", f"ControlPath={self.control}"]
 
-    def argv(self, script: str, master: str = "no") -> list[str]:
-        # `sh -c`: the remote user's login shell may be anything
-        return ["ssh", *self.options, "-o", f"ControlMaster={master}", *self.dest, "sh -c " + shlex.quote(script)]
+    def argv(self, script: str) -> list[str]:
+        # `sh -c`: the remote user's login shell may be anything; the shared connection when it is up
+        return ["ssh", *self.options, "-o", "ControlMaster=no", *self.dest, "sh -c " + shlex.quote(script)]
 
     def connect(self) -> None:
         """Start the shared connection unless one is up (ssh -O check: a few ms)."""
@@ -85,7 +85,6 @@ class Remote:
         import tempfile
 
         self.control.unlink(missing_ok=True)  # a master that died left it: ssh would not multiplex then
-
         with tempfile.TemporaryFile() as log:  # -f: the master outlives ssh; a pipe would never close
             code = subprocess.run(["ssh", *self.options, "-o", "ControlMaster=yes", "-o", "ControlPersist=60",
                                    "-o", "ConnectTimeout=20", "-f", "-N", *self.dest],
@@ -110,8 +109,10 @@ class Remote:
 
 def project_files(spec: Any) -> dict[str, Path]:
     """{project path: file} of what a run sees: git's files (tracked, and untracked not ignored) or,
-    outside git, every file; and the spec's data paths. Never .git or .envbuild (the records)."""
+    outside git, every file; and the spec's data paths. Never .git or .envbuild (the records), nor
+    a file a symlink leads to outside the project (a local run would not see it either)."""
     root = Path(spec.root)
+    inside = root.resolve()
     names: list[str] = []
     if (root / ".git").exists():
         proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "-co", "--exclude-standard"],
@@ -126,7 +127,8 @@ def project_files(spec: Any) -> dict[str, Path]:
     for name in names:
         path = root / name
         first = Path(name).parts[0] if Path(name).parts else ""
-        if first in (".git", ".envbuild") or ".." in Path(name).parts or not path.is_file():
+        if first in (".git", ".envbuild") or ".." in Path(name).parts or not path.is_file() \
+                or not path.resolve().is_relative_to(inside):
             continue
         out[Path(name).as_posix()] = path
     return out
@@ -268,8 +270,8 @@ class SshTarget(Target):
     def __init__(self, name: str, settings: dict[str, Any] | None = None) -> None:
         super().__init__(name, settings)
         if not self.settings.get("host"):
-            raise EnvbuildError(f"target {name}: an ssh target needs host = \"ssh://user@host\" in its table "
-                                "(or DOCKER_HOST=ssh://user@host for the default target)")
+            raise EnvbuildError(f"--on {name}: an ssh target needs a table: [tool.envbuild.targets.{name}] with "
+                                "backend = \"ssh\" and host = \"ssh://user@host\"")
         self.remote = Remote(self.settings["host"], tuple(self.settings.get("ssh-args", ())))
         self.store = remote_path(self.settings.get("store", DEFAULT_STORE))
         self.info: dict[str, Any] = {}

@@ -35,7 +35,7 @@ test-tools:  ## what the terminal and editor tests drive: tmux (Debian) and @dev
 	  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }; \
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS) @devcontainers/cli@0.89.0; }
 
-test: install test-tools base slurm-up  ## the test suite CI runs (brings up the engine, registry, base and Slurm first) (Docker tests included; not the heavy public-torch test)
+test: install test-tools ssh-tools base slurm-up  ## the test suite CI runs (brings up the engine, registry, base and Slurm first) (Docker tests included; not the heavy public-torch test)
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-all: install  ## every test, also the heavy one (locks and builds the public CUDA torch: 3.2 GB of wheels)
@@ -53,6 +53,14 @@ bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, 
 
 bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)
 	ENVBUILD_BENCH_TARGET=bench-smoke $(BIN)/python bench/run_all.py --smoke
+
+.PHONY: ssh-tools
+ssh-tools:  ## Debian's sshd (openssh-server, as root) for the ssh target's test; installed, never started as a service
+	@command -v sshd >/dev/null || test -x /usr/sbin/sshd || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make ssh-tools: run as root (sudo make ssh-tools) to apt-get install openssh-server" >&2; exit 2; }; \
+	  rc=/usr/sbin/policy-rc.d; made=; [ -e $$rc ] || { printf '#!/bin/sh\nexit 101\n' > $$rc; chmod +x $$rc; made=1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+	    --no-install-recommends openssh-server; st=$$?; [ -z "$$made" ] || rm -f $$rc; exit $$st; }
 
 .PHONY: browser
 test test-all: browser  # the report's browser test needs it (tests/test_report.py)

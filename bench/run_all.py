@@ -22,7 +22,7 @@ from typing import Sequence
 
 from common import ROOT, Row, compile_package, machine, parser, table
 
-BENCHES = ["lock", "build", "push", "run", "slurm", "interactive", "data", "cli", "report", "sbom", "teambase"]  # each bench/<name>.py has measure(runs, smoke)
+BENCHES = ["lock", "build", "push", "run", "slurm", "ssh", "interactive", "data", "cli", "report", "sbom", "teambase"]  # each bench/<name>.py has measure(runs, smoke)
 
 
 def command_line(argv: Sequence[str]) -> str:

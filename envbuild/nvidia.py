@@ -41,10 +41,12 @@ def _smi(fields: tuple[str, ...]) -> list[list[str]] | None:
     return [[f.strip() for f in line.split(",")] for line in proc.stdout.splitlines() if line.strip()]
 
 
-def gpus() -> list[dict[str, Any]]:
+def gpus(rows: list[list[str]] | None = None) -> list[dict[str, Any]]:
     """[{index, name, driver, memory, uuid, compute_capability, cuda}] of the host's NVIDIA GPUs;
-    [] without nvidia-smi. `cuda` is the newest CUDA release the driver shipped with or after."""
-    rows = _smi(QUERY)
+    [] without nvidia-smi. `cuda` is the newest CUDA release the driver shipped with or after.
+    `rows`: nvidia-smi's answer to QUERY asked elsewhere (another host, over ssh)."""
+    if rows is None:
+        rows = _smi(QUERY)
     if rows is None:  # drivers before ~510 do not know compute_cap: ask without it
         rows = [r + [""] for r in _smi(QUERY[:-1]) or []]
     out = []

@@ -46,12 +46,16 @@ so the keys are spelled here only; a missing section reads as None / empty.
   reproduces: run id | null  (set by `envbuild reproduce`)
   tags: {"mlflow.source.git.commit": ..., "mlflow.docker.image.id": ..., "mlflow.docker.image.uri": ...,
          "mlflow.source.name": ...}
-  placement: {backend ("local" | "slurm" | "k8s"), target (the name given to --on), host (engine host, the
+  placement: {backend ("local" | "slurm" | "k8s" | "ssh"), target (the name given to --on), host (engine host, the
          first node, the pod's node), cluster (Slurm ClusterName, kube context) | null, job_id (container
          name, Slurm job id, Job name) | null,
          nodes: [str], gpus: [str] (as seen on the node: nvidia-smi -L lines), state (the scheduler's last
          word, e.g. COMPLETED) | null, detached: bool (submitted with --detach; `envbuild runs` finishes it),
-         Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null}
+         Slurm also: runtime ("oci" | "pyxis" | "apptainer"), bundle (the OCI bundle dir) | null;
+         ssh also: engine_id (the remote engine's ID from `docker info`), shipped: {files, bytes (sent
+         this run, content-addressed), reused (already on the remote side), image_sent (docker save ->
+         load happened), layers_skipped (layers left out: the remote engine had them), image_bytes
+         (of the image tar sent)}; there, the record's host section is the remote host's (docker info, nvidia-smi)}
          (optional: records before targets have none, and mean local)
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
   manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as

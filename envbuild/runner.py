@@ -237,6 +237,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     recorded (status failed, reason) and then raised.
     """
     spec = load_spec(root)
+    target = targets.get(spec, req.on)  # before the record: a target that cannot be leaves none half-written
     seed = spec.seed if req.seed is None else req.seed
     network = req.network or spec.network
     started = rec.now_utc()
@@ -249,7 +250,6 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     record["reproduces"] = reproduces
     rec.write_record(run_dir, record)
 
-    target = targets.get(spec, req.on)
     record["placement"] = placement = target.placement()
     name = f"envbuild-{spec.name[:40]}-{run_id}".lower()
     job: Job | None = None
@@ -301,6 +301,7 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
                 shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
                 return run_dir, {"dry_run": target.render(job)}
             target.prepare(job, _say)
+            record["host"] = target.host_facts(record["host"])
             record["env"]["ENVBUILD_RUN_DIR"] = job.env["ENVBUILD_RUN_DIR"]  # a target may move it (slurm)
             if req.detach:
                 target.submit(job)

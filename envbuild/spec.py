@@ -230,8 +230,22 @@ def _abs_path(file: Path, key: str, value: Any) -> str:
     return v
 
 
+def _ssh_url(file: Path, key: str, value: Any) -> str:
+    v = _str(file, key, value)
+    if not re.fullmatch(r"ssh://([^@/:\s]+@)?[^@/:\s]+(:\d+)?/?", v):
+        raise SpecError(file, key, f"{v!r} is not an ssh URL", 'write host = "ssh://user@gpu-box" (or "ssh://user@gpu-box:2222")')
+    return v.rstrip("/")
+
+
+def _remote_path(file: Path, key: str, value: Any) -> str:
+    v = _str(file, key, value)
+    if not (v.startswith("/") or v.startswith("~/")) or "\n" in v:
+        raise SpecError(file, key, f"{v!r} is neither absolute nor under ~/", 'write e.g. store = "~/.cache/envbuild/remote"')
+    return v
+
+
 # The keys a [targets.NAME] table takes, per backend (envbuild/targets/ runs them; README lists them).
-TARGET_BACKENDS = ("local", "slurm", "k8s")
+TARGET_BACKENDS = ("local", "slurm", "k8s", "ssh")
 TARGET_KEYS: dict[str, dict[str, Callable[[Path, str, Any], Any]]] = {
     "local": {"gpus": _gpus},
     "slurm": {"gpus": _gpus, "partition": _str, "nodes": _positive, "time": _str, "cpus-per-task": _positive,
@@ -240,6 +254,7 @@ TARGET_KEYS: dict[str, dict[str, Callable[[Path, str, Any], Any]]] = {
               "sbatch-args": _str_list},
     "k8s": {"gpus": _gpus, "namespace": _str, "context": _str, "kubeconfig": _str, "gpu-resource": _str,
             "queue": _str, "volume": _str, "subpath": _str, "cpu": _str, "memory": _str, "service-account": _str},
+    "ssh": {"gpus": _gpus, "host": _ssh_url, "store": _remote_path, "ssh-args": _str_list},
 }
 
 

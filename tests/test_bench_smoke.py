@@ -36,7 +36,8 @@ def test_bench_without_docker(bench: str, cases: int) -> None:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("bench, cases", [("build", 10), ("push", 1), ("run", 3), ("interactive", 2), ("teambase", 2)])
+@pytest.mark.parametrize("bench, cases", [("build", 10), ("push", 1), ("run", 3), ("interactive", 2), ("teambase", 2),
+                                          ("ssh", 3)])
 def test_bench_with_docker(bench: str, cases: int, base_image: str) -> None:
     rows = rows_of(smoke(str(BENCH / f"{bench}.py")), bench)
     assert len(rows) == cases and all(r[7] in ("yes", "**NO**", "") for r in rows)

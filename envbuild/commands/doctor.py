@@ -15,7 +15,8 @@ def doctor(
     project: Path = options.project("The project whose base registry to check."),
     json_out: bool = options.json_out("the checks"),
     on: Optional[str] = typer.Option(None, "--on", help="Check a target instead of this host: slurm (the "
-                                     "controller, nodes up, GPUs, the shared path), k8s (the API, GPUs), or a "
+                                     "controller, nodes up, GPUs, the shared path), k8s (the API, GPUs), an ssh target "
+                                     "(the remote engine, its GPUs, the image there), or a "
                                      "target of the spec."),
 ) -> None:
     """Check the host: Docker engine, the base image's registry, NVIDIA GPUs and driver, disk, git, debootstrap, Python.

@@ -36,7 +36,8 @@ def run(
                                         "(e.g. repo@sha256:... pushed from another host)."),
     relock: bool = typer.Option(False, "--relock", help="Run envbuild lock first when the lock is stale."),
     on: Optional[str] = typer.Option(None, "--on", help="Where to run: a target of the spec ([tool.envbuild.targets.NAME]) "
-                                     "or a backend by name (local, slurm, k8s). Default: local."),
+                                     "or a backend by name (local, slurm, k8s). Default: local (the engine the docker CLI uses; "
+                                     "for a remote one over ssh, a target with backend = \"ssh\")."),
     detach: bool = typer.Option(False, "--detach", help="Submit and return the job id at once (slurm, k8s); "
                                 "`envbuild runs` finishes the record when the job ends."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be submitted (k8s: the Job "
@@ -58,10 +59,11 @@ def run(
 
     --on NAME runs it elsewhere with the same image and record: on Slurm the job runs the image by
     digest as an OCI bundle (srun --container), waits and streams its log; the record's placement
-    says the job id, nodes and GPUs there.
+    says the job id, nodes and GPUs there. On an ssh target (a remote Docker engine) the code and
+    data are shipped, only the files the remote side lacks, and the outputs come back.
 
     Examples: envbuild run train.py --epochs 3 · envbuild run --seed 7 -- python -m pkg.train ·
-    envbuild run --on slurm train.py · envbuild run --on lab --detach train.py
+    envbuild run --on slurm train.py · envbuild run --on lab --detach train.py · envbuild run --on box train.py
     """
     import sys
 

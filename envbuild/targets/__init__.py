@@ -6,7 +6,8 @@ target, then hands a `Job` to the target, which runs it where it runs and says h
 cluster, job id, nodes, GPUs seen there) in `job.placement`.
 
 Backends: local.py (the Docker engine of this machine, the default), slurm.py (sbatch + srun
---container with an OCI bundle), k8s.py (a batch/v1 Job through the kubernetes client). A spec names targets in `[tool.envbuild.targets.NAME]` (or
+--container with an OCI bundle), k8s.py (a batch/v1 Job through the kubernetes client), ssh.py (a
+remote Docker engine over ssh: code and data shipped content-addressed). A spec names targets in `[tool.envbuild.targets.NAME]` (or
 `[targets.NAME]` in envbuild.toml) and `envbuild run --on NAME` picks one; a backend's own name
 (`--on slurm`) works without a table, with that backend's defaults.
 """
@@ -90,6 +91,10 @@ class Target(ABC):
     def run(self, job: Job, stopper: "Stopper", out: IO[bytes], err: IO[bytes]) -> Outcome:
         """Run the job, stream its output to `out`/`err` and into the run dir's logs, wait, say how it ended."""
 
+    def host_facts(self, local: dict[str, Any]) -> dict[str, Any]:
+        """The record's host section, asked after prepare: this machine's (`local`), or the remote one's."""
+        return local
+
     def kill(self, job: Job, signame: str) -> None:
         """Send the job a signal (SIGINT/SIGTERM, then KILL): called from the stopper's thread."""
 
@@ -169,14 +174,22 @@ def backends() -> dict[str, type[Target]]:
     from envbuild.targets.k8s import K8sTarget
     from envbuild.targets.local import LocalTarget
     from envbuild.targets.slurm import SlurmTarget
+    from envbuild.targets.ssh import SshTarget
 
-    return {t.backend: t for t in (LocalTarget, SlurmTarget, K8sTarget)}
+    return {t.backend: t for t in (LocalTarget, SlurmTarget, K8sTarget, SshTarget)}
 
 
 def get(spec: Any, name: str | None) -> Target:
     """The target `--on NAME` means: a table of the spec, else a backend by its own name."""
     name = name or DEFAULT
     table = spec.targets.get(name)
+    remote = os.environ.get("DOCKER_HOST", "")
+    if name == DEFAULT and remote.startswith("ssh://"):
+        # the build's helper containers bind-mount this machine's files too: it must run on a local engine
+        raise EnvbuildError(f"DOCKER_HOST={remote}: envbuild builds and runs with bind mounts of this machine's "
+                            "files, which a remote engine cannot see; unset DOCKER_HOST (build on this machine's "
+                            f"engine) and add [tool.envbuild.targets.box] with backend = \"ssh\" and host = \"{remote}\" "
+                            f"to {spec.source.name}, then: envbuild run --on box")
     if table is None and name == DEFAULT:  # the common case imports only its own backend
         from envbuild.targets.local import LocalTarget
 

@@ -174,7 +174,7 @@ def _pins(proj: Path) -> dict[str, str]:
 def test_uv_and_piptools_lock_the_same_pins(tmp_path: Path, cli, example: str) -> None:
     """Both resolvers are given the same sources (pip's configuration: indexes, find-links), so the
     default (uv) locks exactly what pip-compile would, local builds such as torch's +cpu included."""
-    src = Path(__file__).parent.parent / "examples" / example / "pyproject.toml"
+    src = Path(__file__).parents[2] / "examples" / example / "pyproject.toml"
     pins = {}
     for resolver in ("uv", "pip-tools"):
         proj = tmp_path / resolver

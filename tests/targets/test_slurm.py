@@ -187,7 +187,7 @@ def torch_project(slurm_cluster: None, base_image: str, tmp_path_factory: pytest
     """The torch example (locked, committed) with a 2-worker gloo script beside train.py."""
     work = tmp_path_factory.mktemp("slurm-torch")
     root = make_template("torch-mnistlike", ["torch==2.13.0", "numpy"], work)
-    shutil.copy(Path(__file__).parent / "data" / "slurm_ddp.py", root / "ddp.py")
+    shutil.copy(Path(__file__).parents[1] / "data" / "slurm_ddp.py", root / "ddp.py")
     subprocess.run(["git", "-C", str(root), "add", "ddp.py"], check=True)
     subprocess.run(["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm",
                     "ddp"], check=True)

@@ -4,6 +4,11 @@ A bench script measures cases into `Row`s: the median wall-clock seconds of N ru
 compared with (its reference, measured in the same run), and where the issue sets one, a floor the
 figure must meet. `table` renders rows of any number of scripts as one Markdown table, so a script
 run alone and bench/run_all.py print the same thing.
+
+Benches use envbuild and this module, not the tests, with three exceptions that are stand-ins
+rather than tests: the record sets of tests/helpers/records.py (report), the local conda channel
+of tests/helpers/projects.py (teambase) and the loopback ssh box of tests/helpers/engines.py (ssh),
+each too large to keep twice.
 """
 
 from __future__ import annotations
@@ -40,14 +45,14 @@ def compile_package() -> None:
 
 
 def locked_project(root: Path, name: str, requirements: Sequence[str], *, base: str,
-                   env: dict[str, str] | None = None) -> Any:
-    """A project (pyproject.toml naming the base, requirements.in, train.py) locked by the real
-    `envbuild lock`; its envbuild.lock."""
+                   env: dict[str, str] | None = None, extra: str = "") -> Any:
+    """A project (pyproject.toml naming the base, plus `extra` spec lines; requirements.in,
+    train.py) locked by the real `envbuild lock`; its envbuild.lock."""
     from envbuild.lockfile import require_lock
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(f'[tool.envbuild]\nname = "{name}"\nbase = "{base}"\n'
-                                         'requirements = "requirements.in"\n')
+                                         f'requirements = "requirements.in"\n{extra}')
     (root / "requirements.in").write_text("".join(r + "\n" for r in requirements))
     (root / "train.py").write_text("print('hello')\n")
     run([*ENVBUILD, "lock"], root, env)

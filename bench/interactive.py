@@ -17,9 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, over_ref, repeat, run, script_main, timed
+from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
-from tests.helpers.locking import make_locked_project
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 
@@ -28,7 +27,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
     name = f"bench-shell-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="envbuild-bench-shell-") as tmp:
         proj, cache = Path(tmp) / "project", Path(tmp) / "cache"
-        lock = make_locked_project(proj, name, ["six==1.16.0"], base=BASE)
+        lock = locked_project(proj, name, ["six==1.16.0"], base=BASE)
         env = {"ENVBUILD_CACHE_DIR": str(cache)}
         run([*ENVBUILD, "build"], proj, env)
         image = f"envbuild/{name}:{lock.lock_hash[:12]}"

@@ -23,9 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, repeat, run, script_main, timed
+from common import ENVBUILD, Row, locked_project, repeat, run, script_main, timed
 
-from tests.helpers.locking import write_project, lock_project
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
@@ -39,11 +38,8 @@ def measure(runs: int, smoke: bool) -> list[Row]:
         tmp = Path(td)
         project, cache = tmp / "project", tmp / "cache"
         env = {"ENVBUILD_CACHE_DIR": str(cache), "ENVBUILD_KEYS_DIR": str(tmp / "keys")}
-        write_project(project, name, SMOKE_PACKAGES if smoke else PACKAGES, base=BASE)
-        with open(project / "pyproject.toml", "a") as f:
-            f.write('system-packages = ["jq"]\n')
-        os.environ.update(env)  # lock_project runs in this process
-        lock_project(project, base=BASE)
+        locked_project(project, name, SMOKE_PACKAGES if smoke else PACKAGES, base=BASE, env=env,
+                       extra='system-packages = ["jq"]\n')
         run([*ENVBUILD, "keys", "generate"], project, env)
         ref = json.loads(run([*ENVBUILD, "build", "--json"], project, env).stdout)["ref"]
 

@@ -23,9 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, over_ref, repeat, run, script_main, timed
+from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
-from tests.helpers.locking import make_locked_project
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 PACKAGES = ["six==1.16.0"]
@@ -35,7 +34,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
     name = f"bench-slurm-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="envbuild-bench-slurm-") as tmp:
         proj = Path(tmp) / "project"
-        lock = make_locked_project(proj, name, PACKAGES, base=BASE)
+        lock = locked_project(proj, name, PACKAGES, base=BASE)
         (proj / "hello.py").write_text("print('hello')\n")
         image = f"envbuild/{name}:{lock.lock_hash[:12]}"
         ours = [*ENVBUILD, "run", "--on", "slurm", "hello.py"]

@@ -27,11 +27,10 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, over_ref, repeat, run, script_main, timed
+from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
 from envbuild.fsutil import cache_dir
 from tests.helpers.engines import ssh_box
-from tests.helpers.locking import make_locked_project
 
 BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 PACKAGES = ["six==1.16.0"]
@@ -41,7 +40,7 @@ def measure(runs: int, smoke: bool) -> list[Row]:
     name = f"bench-ssh-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="envbuild-bench-ssh-") as tmp:
         proj = Path(tmp) / "project"
-        lock = make_locked_project(proj, name, PACKAGES, base=BASE)
+        lock = locked_project(proj, name, PACKAGES, base=BASE)
         image = f"envbuild/{name}:{lock.lock_hash[:12]}"
         (proj / "hello.py").write_text("print('hello')\n")
         (proj / "data").mkdir()

@@ -139,7 +139,7 @@ def image_ref(spec: Spec, state: dict) -> str:
 
 def build(spec: Spec, lock: EnvLock, log: Callable[[str], None] = lambda m: None) -> DevImage:
     """The training image (built when missing), then the dev image over it (written when missing)."""
-    from envbuild import assemble, engine, image
+    from envbuild import assemble, image
     from envbuild.oci.blobs import Store
 
     state = require_fresh(spec, lock)

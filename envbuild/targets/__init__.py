@@ -157,6 +157,31 @@ def pump(src: IO[bytes], sinks: list[IO[bytes]]) -> None:
         write_all(sinks, chunk)
 
 
+def stream(proc: Any, outs: list[IO[bytes]], errs: list[IO[bytes]], stopper: Stopper,
+           feed: bytes | None = None) -> int:
+    """Copy a running process's stdout and stderr to their sinks while it runs (after writing
+    `feed` to its stdin, if given); its exit code. The stopper knows when it has ended."""
+    import threading
+
+    pumps = [threading.Thread(target=pump, args=(proc.stdout, outs), daemon=True),
+             threading.Thread(target=pump, args=(proc.stderr, errs), daemon=True)]
+    for t in pumps:
+        t.start()
+    if feed is not None:
+        try:
+            proc.stdin.write(feed)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it ended before reading it all: its exit code says why
+    try:
+        code = proc.wait()
+    finally:
+        stopper.done.set()
+    for t in pumps:
+        t.join()
+    return code
+
+
 def write_all(sinks: list[IO[bytes]], chunk: bytes) -> None:
     for s in sinks:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from envbuild import record as rec
 from envbuild.errors import EnvbuildError

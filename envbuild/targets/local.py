@@ -6,13 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 from pathlib import Path
 from typing import IO, Any
 
 from envbuild import engine, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
-from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, pump
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, stream
 
 ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
 
@@ -85,17 +84,7 @@ def container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: 
         proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env),
                                 start_new_session=True)
-        pumps = [threading.Thread(target=pump, args=(proc.stdout, [out_log, out]), daemon=True),
-                 threading.Thread(target=pump, args=(proc.stderr, [err_log, err]), daemon=True)]
-        for t in pumps:
-            t.start()
-        try:
-            code = proc.wait()
-        finally:
-            stopper.done.set()
-        for t in pumps:
-            t.join()
-    return code
+        return stream(proc, [out_log, out], [err_log, err], stopper)
 
 
 class LocalTarget(Target):

@@ -28,7 +28,7 @@ from typing import IO, Any, Callable
 
 from envbuild import record as rec
 from envbuild.errors import EnvbuildError, last_line
-from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, pump
+from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, stream
 
 DEFAULT_STORE = "~/.cache/envbuild/remote"
 SEP = "@@envbuild@@"  # between the parts of the probe's answer
@@ -160,7 +160,7 @@ def workspace_script(job: Job, store: str, files: dict[str, Path], sums: dict[st
 
     q = shlex.quote
     lines = ["set -e", f"S={store}", f"R=\"$S/runs\"/{q(job.run_id)}", 'W="$R/workspace"',
-             f'mkdir -p "$R/io" "$W"']
+             'mkdir -p "$R/io" "$W"']
     dirs = sorted({str(Path(rel).parent) for rel in files if str(Path(rel).parent) != "."}
                   | {rel.rstrip("/") for rel in job.spec.outputs if not Path(rel).suffix or rel.endswith("/")})
     dirs = [d for d in dirs if ".." not in Path(d).parts and not d.startswith("/")]
@@ -416,21 +416,7 @@ class SshTarget(Target):
             stopper.started = True
             proc = subprocess.Popen(self.remote.argv("sh -s"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
-            pumps = [threading.Thread(target=pump, args=(proc.stdout, [out_log, out]), daemon=True),
-                     threading.Thread(target=pump, args=(proc.stderr, [err_log, err]), daemon=True)]
-            for t in pumps:
-                t.start()
-            try:
-                proc.stdin.write(self._script.encode())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                code = proc.wait()
-            finally:
-                stopper.done.set()
-            for t in pumps:
-                t.join()
+            code = stream(proc, [out_log, out], [err_log, err], stopper, feed=self._script.encode())
         try:
             self.collect(job.root, job.run_dir, job.placement)
         except EnvbuildError as e:  # the run's own ending still counts; say why the outputs are missing

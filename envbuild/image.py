@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from string import Template
 from typing import Any, Callable
 
 from envbuild import __version__, engine
@@ -162,6 +161,8 @@ def render(spec: Spec, lock: EnvLock, *, bake_code: bool = False, team_base: boo
     code = ""
     if bake_code:
         code = "# The project's code, baked in for shipping (--bake-code).\nCOPY --chown=envbuild:envbuild code/ /workspace/\n"
+    from string import Template  # here: the no-op build never renders a Dockerfile
+
     from envbuild.debs import dockerfile_step
 
     label_text = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels(spec, lock, tag).items()))
@@ -446,7 +447,7 @@ def push(root: Path, local: str, repo: str, lock: EnvLock, say: Callable[[str], 
         "lock_hash": lock.lock_hash, "base_digest": lock.base.digest,
         "sent": len(result["sent"]), "skipped": len(result["skipped"]), "sent_bytes": result["sent_bytes"],
         "image_bytes": sum(b.size for b in written.layers) + written.config.size + len(written.manifest),
-        "pushed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     from envbuild import attest
 

@@ -48,7 +48,7 @@ demo: base  ## set everything up on a fresh machine and run the torch example en
 	@echo "base image: $$($(BIN)/envbuild base bootstrap --push $(BASE) --quiet)"
 	ENVBUILD=$(abspath $(BIN))/envbuild bash scripts/demo.sh
 
-bench: install  ## every benchmark (median of 5 runs, about 15 min): one table, written to BENCHMARKS.md
+bench: install  ## every benchmark (median of 5 runs, about 30 min; 3 runs took 20 min): one table, written to BENCHMARKS.md
 	ENVBUILD_BENCH_TARGET=bench $(BIN)/python bench/run_all.py
 
 bench-smoke: install  ## every benchmark at tiny sizes, one run: checks they work (no BENCHMARKS.md)

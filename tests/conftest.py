@@ -25,10 +25,10 @@ def _engine_ok() -> bool:
 def docker_engine() -> None:
     """Require a Docker engine: skip locally without one, fail under ENVBUILD_REQUIRE_DOCKER=1."""
     if not _engine_ok():
-        _missing("Docker engine not reachable (run `make docker-up`)")
+        missing("Docker engine not reachable (run `make docker-up`)")
 
 
-def _missing(msg: str) -> None:
+def missing(msg: str) -> None:
     """A service a test needs is not there: fail under ENVBUILD_REQUIRE_DOCKER=1 (CI), else skip."""
     if os.environ.get("ENVBUILD_REQUIRE_DOCKER") == "1":
         pytest.fail(msg + " and ENVBUILD_REQUIRE_DOCKER=1 forbids skipping")
@@ -48,7 +48,7 @@ def slurm_cluster(docker_engine: None) -> None:
     """Require a Slurm cluster with a node up (make slurm-up): skip without one, fail under
     ENVBUILD_REQUIRE_DOCKER=1 (CI brings it up)."""
     if not _slurm_ok():
-        _missing("no Slurm cluster with a node up (sinfo; run `sudo make slurm-up`)")
+        missing("no Slurm cluster with a node up (sinfo; run `sudo make slurm-up`)")
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +64,7 @@ def base_image(docker_engine: None) -> str:
     else:
         reason = "tag missing"
     if digest is None:
-        msg = f"base image {BASE_IMAGE} not in the registry ({reason}); run `make base`"
-        if os.environ.get("ENVBUILD_REQUIRE_DOCKER") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(f"base image {BASE_IMAGE} not in the registry ({reason}); run `make base`")
     return BASE_IMAGE
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from envbuild import report
 from envbuild.errors import EnvbuildError
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, missing, run_cli
 from tests.helpers import browser
 from tests.helpers.records import SHA, record, save, variant
 
@@ -146,10 +146,7 @@ def chromium() -> str:
     binary = browser.chromium()
     if binary:
         return binary
-    msg = "chromium is not installed (run `make browser`)"
-    if os.environ.get("ENVBUILD_REQUIRE_DOCKER") == "1":
-        pytest.fail(msg + " and ENVBUILD_REQUIRE_DOCKER=1 forbids skipping")
-    pytest.skip(msg)
+    missing("chromium is not installed (run `make browser`)")
 
 
 def look(path: Path, shot: Path) -> browser.PageResult:

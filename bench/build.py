@@ -31,11 +31,10 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, PYTHON, BenchError, Row, locked_project, ratio, repeat, run, script_main, timed, under
+from common import (BASE, ENVBUILD, PYTHON, REGISTRY, BenchError, Row, locked_project, ratio, repeat, run, script_main,
+                    timed, under)
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
-REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
 PACKAGES = ["numpy==2.2.6", "requests==2.32.3", "attrs==24.2.0", "packaging==24.2"]
 SMOKE_PACKAGES = ["six==1.16.0", "idna==3.7"]
 REFERENCE = """\

@@ -28,6 +28,10 @@ from typing import Any, Callable, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # scripts run as `python bench/x.py` import envbuild from here
     sys.path.insert(0, str(ROOT))
+
+# what `make base` made and where it lives (the tests use the same variables)
+BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
+REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 # the envbuild under test: this checkout, however the venv was installed

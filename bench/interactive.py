@@ -11,16 +11,14 @@ The project is locked (real pip-compile) and built once, untimed. Then, per run:
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
+from common import BASE, ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 
 
 def measure(runs: int, smoke: bool) -> list[Row]:

@@ -20,7 +20,6 @@ best-match rule), as envbuild gives them to uv.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path

@@ -13,17 +13,14 @@ pip package again (one RUN pip install), for the same change.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, locked_project, run, script_main, under
+from common import BASE, ENVBUILD, REGISTRY, Row, locked_project, run, script_main, under
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
-REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
 PACKAGES = ["torch==2.13.0", "numpy"]
 SMOKE_PACKAGES = ["numpy==2.2.6"]
 

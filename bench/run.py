@@ -21,10 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, PYTHON, Row, locked_project, over_ref, repeat, run, script_main, timed
+from common import BASE, ENVBUILD, PYTHON, Row, locked_project, over_ref, repeat, run, script_main, timed
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 PACKAGES = ["six==1.16.0"]
 SCRIPT = "print('hello')\n"
 

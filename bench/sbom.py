@@ -23,11 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, locked_project, repeat, run, script_main, timed
+from common import BASE, ENVBUILD, REGISTRY, Row, locked_project, repeat, run, script_main, timed
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
-REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
 PACKAGES = ["numpy==2.2.6", "requests==2.32.3"]
 SMOKE_PACKAGES = ["six==1.16.0"]
 

@@ -16,17 +16,15 @@ The overhead envbuild may add over srun is the floor.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
+from common import BASE, ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 PACKAGES = ["six==1.16.0"]
 
 

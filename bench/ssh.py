@@ -27,12 +27,11 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
+from common import BASE, ENVBUILD, Row, locked_project, over_ref, repeat, run, script_main, timed
 
 from envbuild.fsutil import cache_dir
 from tests.helpers.engines import ssh_box
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
 PACKAGES = ["six==1.16.0"]
 
 

@@ -21,10 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from common import ENVBUILD, Row, repeat, run, script_main
+from common import BASE, ENVBUILD, REGISTRY, Row, repeat, run, script_main
 
-BASE = os.environ.get("ENVBUILD_TEST_BASE", "127.0.0.1:5000/envbuild/base:bookworm")
-REGISTRY = os.environ.get("ENVBUILD_TEST_REGISTRY", "127.0.0.1:5000")
 BIG_MB, SMOKE_BIG_MB = 200, 2
 
 

@@ -188,18 +188,31 @@ def workspace_script(job: Job, store: str, files: dict[str, Path], sums: dict[st
 
 
 def collect_script(store: str, run_id: str, outputs: list[str]) -> str:
-    """Tar the run's own files (io/) and the declared outputs to stdout, then drop the workspace."""
+    """Tar the run's own files (io/) and `outputs` (allowed_outputs) to stdout, then drop the workspace."""
     q = shlex.quote
-    outs = " ".join(q(o.rstrip("/")) for o in outputs if ".." not in Path(o).parts and not o.startswith("/"))
+    outs = " ".join(q(o) for o in outputs)
     return (f'S={store}; R="$S/runs"/{q(run_id)}; cd "$R" || exit 0\n'
             f'set -- io; for p in {outs}; do [ -e "workspace/$p" ] && set -- "$@" "workspace/$p"; done\n'
             'tar -c -f - "$@"; rc=$?; cd /; rm -rf "$R"; exit $rc\n')
 
 
+PROTECTED = (".git", ".envbuild")  # never written from a remote: git hooks run here, records are ours
+
+
+def allowed_outputs(root: Path, outputs: list[str]) -> list[str]:
+    """The declared outputs a remote may send back: inside the project (provenance.project_pathspec
+    drops ".", ".." and absolute paths), never under PROTECTED."""
+    from envbuild.provenance import project_pathspec
+
+    rels = (project_pathspec(root, o) for o in outputs)
+    return [r for r in rels if r and Path(r).parts[0] not in PROTECTED]
+
+
 def unpack_results(stream: IO[bytes], root: Path, run_dir: Path, outputs: list[str]) -> int:
     """Put the collected tar in place: io/NAME into the run dir's io dir, workspace/PATH under the
-    project when PATH is under a declared output. Regular files only; the count written."""
-    allowed = [Path(o.rstrip("/")).parts for o in outputs]
+    project when PATH is under a declared output. Regular files only, never through a symlink that
+    leads out of where they belong; the count written."""
+    allowed = [Path(o).parts for o in allowed_outputs(root, outputs)]
     written = 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -207,19 +220,23 @@ def unpack_results(stream: IO[bytes], root: Path, run_dir: Path, outputs: list[s
             if not member.isfile() or ".." in parts or member.name.startswith("/") or len(parts) < 2:
                 continue
             if parts[0] == "io" and len(parts) == 2:
-                dest = run_dir / RUN_IO_DIR / parts[1]
+                home, dest = run_dir / RUN_IO_DIR, run_dir / RUN_IO_DIR / parts[1]
             elif parts[0] == "workspace" and any(parts[1:1 + len(a)] == a for a in allowed):
-                dest = root.joinpath(*parts[1:])
+                home, dest = root, root.joinpath(*parts[1:])
             else:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if not Path(os.path.realpath(dest.parent)).is_relative_to(Path(os.path.realpath(home))):
+                raise EnvbuildError(f"{dest}: its directory leads outside {home} through a symlink; "
+                                    "nothing was written there (remove the link, or point it inside)")
             if dest.is_symlink():  # never write through a link planted among the outputs
                 dest.unlink()
             tmp = dest.with_name(f".{dest.name}.envbuild-part")
-            with tar.extractfile(member) as src, open(tmp, "wb") as out:
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, member.mode & 0o777 | 0o600)
+            with tar.extractfile(member) as src, open(fd, "wb") as out:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
-            os.chmod(tmp, member.mode & 0o777 | 0o600)
             os.replace(tmp, dest)
             written += 1
     return written
@@ -417,13 +434,13 @@ class SshTarget(Target):
             proc = subprocess.Popen(self.remote.argv("sh -s"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
             code = stream(proc, [out_log, out], [err_log, err], stopper, feed=self._script.encode())
+        if code == SSH_FAILED:  # first: collecting over the same broken connection would hide why
+            last = last_line((job.run_dir / rec.STDERR_LOG).read_text(errors="replace"), "exit 255")
+            return Outcome("failed", code, f"ssh to {self.remote.url} failed during the run: {last}")
         try:
             self.collect(job.root, job.run_dir, job.placement)
         except EnvbuildError as e:  # the run's own ending still counts; say why the outputs are missing
             return Outcome("failed", code, str(e))
-        if code == SSH_FAILED:
-            last = last_line((job.run_dir / rec.STDERR_LOG).read_text(errors="replace"), "exit 255")
-            return Outcome("failed", code, f"ssh to {self.remote.url} failed during the run: {last}")
         if code == 125 and not (job.run_dir / rec.STDOUT_LOG).stat().st_size:
             last = last_line((job.run_dir / rec.STDERR_LOG).read_text(errors="replace"), f"exit {code}")
             return Outcome("failed", code, f"docker run on {self.remote.url} failed: {last}")
@@ -434,11 +451,12 @@ class SshTarget(Target):
 
         outputs = list(load_spec(job_root).outputs)
         (run_dir / RUN_IO_DIR).mkdir(exist_ok=True)
-        proc = subprocess.Popen(self.remote.argv(collect_script(self.store, run_dir.name, outputs)),
+        proc = subprocess.Popen(self.remote.argv(collect_script(self.store, run_dir.name,
+                                                                allowed_outputs(job_root, outputs))),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             unpack_results(proc.stdout, job_root, run_dir, outputs)
-        except tarfile.TarError as e:
+        except (tarfile.TarError, OSError) as e:
             raise EnvbuildError(f"bringing outputs back from {self.remote.url} failed: {e}") from None
         finally:
             proc.stdout.close()

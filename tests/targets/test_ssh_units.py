@@ -135,3 +135,27 @@ def test_doctor_says_when_the_box_cannot_be_reached(tmp_path: Path, cli) -> None
     check = json.loads(proc.stdout)["checks"][0]
     assert not check["ok"] and check["required"] and "ssh://nobody@127.0.0.1:1" in check["detail"]
     assert "refused" in check["detail"] and "\n" not in check["detail"]
+
+
+def test_a_remote_cannot_write_outside_the_project_or_into_git_and_envbuild(tmp_path: Path) -> None:
+    from envbuild.errors import EnvbuildError
+
+    root, run_dir, outside = tmp_path / "p", tmp_path / "run", tmp_path / "models"
+    (root / "outputs").mkdir(parents=True)
+    outside.mkdir()
+    (root / ".git" / "hooks").mkdir(parents=True)
+    # "." would cover the whole workspace: .git and .envbuild still never come back
+    n = unpack_results(_tar({"workspace/.git/hooks/pre-commit": b"evil", "workspace/.envbuild/x": b"e",
+                             "workspace/a.txt": b"a"}), root, run_dir, [".", ".git", "./.envbuild/"])
+    assert n == 0 and not (root / ".git" / "hooks" / "pre-commit").exists() and not (root / "a.txt").exists()
+    # a symlinked directory among the outputs that leads out of the project: refused, nothing written there
+    (root / "outputs" / "ckpt").symlink_to(outside)
+    with pytest.raises(EnvbuildError, match="outside"):
+        unpack_results(_tar({"workspace/outputs/ckpt/x": b"x"}), root, run_dir, ["outputs/"])
+    assert list(outside.iterdir()) == []
+    # a link planted at the temporary name is replaced, not written through
+    target = tmp_path / "victim"
+    target.write_bytes(b"keep")
+    (root / "outputs" / ".w.envbuild-part").symlink_to(target)
+    assert unpack_results(_tar({"workspace/outputs/w": b"w"}), root, run_dir, ["outputs/"]) == 1
+    assert target.read_bytes() == b"keep" and (root / "outputs" / "w").read_bytes() == b"w"

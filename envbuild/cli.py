@@ -71,15 +71,8 @@ app = make_app()
 
 
 def main() -> None:
-    from envbuild.errors import EnvbuildError
+    from envbuild.errors import reported
 
     first = sys.argv[1] if len(sys.argv) > 1 else None
-    try:
+    with reported():
         (make_app(first) if first in COMMANDS else app)()
-    except EnvbuildError as e:
-        from envbuild.output import error
-
-        error(str(e))
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)

@@ -149,19 +149,12 @@ def _plain_run(args: list[str]) -> bool:
         return False
     project, as_json, seed, command = parsed
     from envbuild import runner
-    from envbuild.errors import EnvbuildError
+    from envbuild.errors import reported
 
     req = runner.RunRequest(command=runner.command_for(command), seed=seed,
                             stdout=sys.stderr.buffer if as_json else None)
-    try:
+    with reported():
         run_dir, record = runner.run(project, req)
-    except EnvbuildError as e:
-        from envbuild.output import error
-
-        error(str(e))
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
     if as_json:
         _write_json(record)
     else:

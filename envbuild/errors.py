@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from typing import Iterator
+
 # Exit codes, the same for every command.
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the thing asked about is not so: stale lock, not reproduced, missing part
@@ -48,3 +52,18 @@ class EngineError(EnvbuildError):
 
 class RegistryError(EnvbuildError):
     """A registry could not be reached or answered with an error."""
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """How every command ends on an expected failure: its one line on stderr and its exit code
+    (130 on Ctrl-C), never a traceback. Used by the full CLI and by entry.py's fast paths alike."""
+    try:
+        yield
+    except EnvbuildError as e:
+        from envbuild.output import error  # rich: loaded only when there is an error to say
+
+        error(str(e))
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

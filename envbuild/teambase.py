@@ -139,7 +139,8 @@ def check_conda_direct(spec: Spec, specs: tuple[str, ...], pins: dict[str, tuple
         if name not in pins or name in overridden:
             continue
         version, build = pins[name]
-        if not match.matches(PackageRecord(name, version, BuildString(build), 0, "noarch")):
+        # a pin without a build string still has a version to check (rattler refuses an empty build)
+        if not match.matches(PackageRecord(name, version, BuildString(build or "_"), 0, "noarch")):
             raise EnvbuildError(
                 f"{spec.conda}: {text!r} conflicts with the team base {spec.base}, which pins {name}={version}={build}; "
                 f"accept the base's version, rebuild the base, or add \"{name}\" to override-base")

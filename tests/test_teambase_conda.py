@@ -34,6 +34,21 @@ def test_a_direct_dependency_the_base_pin_misses_is_refused_naming_both(tmp_path
     # what the base's pin satisfies passes, and so does an overridden package
     teambase.check_conda_direct(_spec(tmp_path), ("python=3.11", "greet 1.*", "conda-forge::greet", "other >=9"), PINS)
     teambase.check_conda_direct(_spec(tmp_path, ("greet",)), ("greet >=2",), PINS)
+    # a pin without a build string (an old label) is still checked by version, never a rattler traceback
+    with pytest.raises(EnvbuildError, match="greet=1.0="):
+        teambase.check_conda_direct(_spec(tmp_path), ("greet >=2",), {"greet": ("1.0", "")})
+    teambase.check_conda_direct(_spec(tmp_path), ("greet 1.*",), {"greet": ("1.0", "")})
+
+
+def test_a_conda_project_on_a_team_base_locks_one_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from envbuild.ingredients.conda import Conda
+
+    monkeypatch.setattr(teambase, "base_conda_pins", lambda base, platform: PINS)
+    (tmp_path / "environment.yml").write_text("channels: [conda-forge]\ndependencies: [greet]\n")
+    spec = SimpleNamespace(**vars(_spec(tmp_path)), source=tmp_path / "pyproject.toml",
+                           platforms=["linux/amd64", "linux/arm64"])
+    with pytest.raises(EnvbuildError, match="platforms: a conda project on the team base .* locks one platform"):
+        Conda().lock(SimpleNamespace(spec=spec, base=None))
 
 
 def test_pins_held_as_exact_constraints_and_shared_only_at_the_base_build(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild import condapkgs
+from envbuild.errors import EnvbuildError
 from envbuild.ingredients import BuildContext, LockContext
 from envbuild.ingredients.pip import wheel_layers
 from envbuild.lockfile import CONDA_LOCK, EnvLock, read_conda_lock
@@ -32,6 +33,9 @@ class Conda:
         spec = ctx.spec
         env = read_environment(spec.conda)
         pins = teambase.base_conda_pins(ctx.base, spec.platforms[0])
+        if pins and len(spec.platforms) > 1:  # builds differ per platform: one platform's pins bind no other
+            raise EnvbuildError(f"{spec.source}: platforms: a conda project on the team base {spec.base} locks one "
+                                f"platform, not {len(spec.platforms)}; list one, or use a base without a conda env")
         teambase.check_conda_direct(spec, env.specs, pins)
         solver, held = pick(), {}
         if pins:

@@ -119,7 +119,7 @@ def push(store: Store, target: Reference, manifest: bytes, media_type: str, blob
     _, headers, _ = s.call("PUT", s.url(f"manifests/{tag}"), data=manifest,
                            headers={"Content-Type": media_type}, ok=(201,))
     sent_bytes += len(manifest)
-    _remember(store, target, blobs)
+    _remember(store, target, blobs, known)
     return {"digest": headers.get("docker-content-digest"), "sent": sent, "skipped": skipped, "sent_bytes": sent_bytes}
 
 
@@ -137,10 +137,9 @@ def _pushed_before(store: Store, registry: str) -> dict[str, str]:
     return known if isinstance(known, dict) else {}
 
 
-def _remember(store: Store, target: Reference, blobs: list[str]) -> None:
+def _remember(store: Store, target: Reference, blobs: list[str], known: dict[str, str]) -> None:
     from envbuild.fsutil import atomic_write_json
 
-    known = _pushed_before(store, target.registry)
     known.update({digest: target.repository for digest in blobs})
     try:
         _pushed_path(store, target.registry).parent.mkdir(parents=True, exist_ok=True)

@@ -26,14 +26,14 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from envbuild import record as rec
+from envbuild import nvidia, record as rec
 from envbuild.errors import EnvbuildError, last_line
 from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, stream
 
 DEFAULT_STORE = "~/.cache/envbuild/remote"
 SEP = "@@envbuild@@"  # between the parts of the probe's answer
 SSH_FAILED = 255  # ssh's own exit status: the connection, not the remote command
-GPU_QUERY = "index,name,driver_version,memory.total,uuid,compute_cap"  # nvidia.QUERY, asked over there
+GPU_QUERY = ",".join(nvidia.QUERY)  # asked over there
 
 
 def ssh_destination(url: str) -> list[str]:
@@ -121,7 +121,13 @@ def project_files(spec: Any) -> dict[str, Path]:
             names = [n.decode() for n in proc.stdout.split(b"\0") if n]
     if not names:
         names = [str(p.relative_to(root)) for p in _walk(root)]
-    for rel in spec.data:
+    from envbuild.provenance import project_pathspec
+
+    for given in spec.data:
+        rel = project_pathspec(root, given) or ("." if Path(os.path.normpath(root / given)) == root else None)
+        if rel is None:  # a path only this machine has: the box would run without it
+            raise EnvbuildError(f"{spec.source}: data: {given!r} lies outside the project, which is all the ssh "
+                                "target ships; move it into the project, or read it from a path the box has")
         names += [str(p.relative_to(root)) for p in _walk(root / rel)] if (root / rel).is_dir() else [rel]
     out = {}
     for name in names:

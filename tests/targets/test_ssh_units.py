@@ -159,3 +159,15 @@ def test_a_remote_cannot_write_outside_the_project_or_into_git_and_envbuild(tmp_
     (root / "outputs" / ".w.envbuild-part").symlink_to(target)
     assert unpack_results(_tar({"workspace/outputs/w": b"w"}), root, run_dir, ["outputs/"]) == 1
     assert target.read_bytes() == b"keep" and (root / "outputs" / "w").read_bytes() == b"w"
+
+
+def test_data_outside_the_project_is_a_clear_error_not_a_silent_gap(tmp_path: Path) -> None:
+    from envbuild.errors import EnvbuildError
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (tmp_path / "shared").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["numpy"]\n\n[tool.envbuild]\n'
+                                         'data = ["../shared"]\n')
+    with pytest.raises(EnvbuildError, match=r"data: '\.\./shared' lies outside the project"):
+        project_files(load_spec(root))

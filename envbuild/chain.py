@@ -4,12 +4,15 @@ Sealing (at the end of every run, under an exclusive lock so concurrent runs cha
 other) sets the record's `integrity`: `seq` (its place in the chain), `prev` (the previous sealed
 record's digest), `files` (the sha256 of every other file in the run dir: logs, code.diff, lockfile
 copies, manifests) and `digest`, the sha256 of the record's canonical JSON without `digest`. A line
-`{seq, id, digest, prev}` is appended to `.envbuild/chain.jsonl`.
+`{seq, id, digest, prev}` is appended to `.envbuild/chain.jsonl`. When the user has a signing key
+(`envbuild keys generate`), the seal also carries `keyid` and `signature`: the key's ECDSA signature
+over `digest`, which covers `prev` and so every record before it.
 
 `verify` walks the chain and names each run whose record or files changed after sealing, each run
-removed, and each sealed record that is not in the chain. What it does not protect against: anyone
-who can write `.envbuild/` can recompute every digest and rewrite the whole chain; the chain only
-shows edits by someone who did not (see the README).
+removed, each sealed record that is not in the chain, and each signature that does not verify with
+the public key (`--key`, else the user's own). What it does not protect against: anyone who can
+write `.envbuild/` can recompute every digest and rewrite the whole chain; unsigned, the chain only
+shows edits by someone who did not; signed, a rewrite needs the private key too (see the README).
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from envbuild.store import runs_dir, state_dir
 
 LEDGER = "chain.jsonl"
 LOCK = "chain.lock"
+UNDIGESTED = ("digest", "keyid", "signature")  # the signature signs the digest, so neither is in it
 
 
 def record_digest(record: dict[str, Any]) -> str:
     """sha256 of the record as written (canonical JSON), its own `integrity.digest` left out."""
     body = dict(record)
-    body["integrity"] = {k: v for k, v in (record.get("integrity") or {}).items() if k != "digest"}
+    body["integrity"] = {k: v for k, v in (record.get("integrity") or {}).items() if k not in UNDIGESTED}
     return sha256_bytes(canonical_json(finite(body)).encode())
 
 
@@ -106,6 +110,7 @@ def seal(root: Path, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
         record["integrity"] = {"seq": (head["seq"] + 1) if head else 1, "prev": head["digest"] if head else None,
                                "files": run_files(run_dir)}
         record["integrity"]["digest"] = digest = record_digest(record)
+        record["integrity"].update(_signature(digest))
         write_record(run_dir, record)
         line = json.dumps({"seq": record["integrity"]["seq"], "id": record["id"], "digest": digest,
                            "prev": record["integrity"]["prev"]}, sort_keys=True) + "\n"
@@ -118,6 +123,59 @@ def seal(root: Path, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _signature(digest: str) -> dict[str, str]:
+    """{keyid, signature} over the digest with the user's key; {} without one (a stat, no import)."""
+    from envbuild import keys
+
+    path = keys.keys_dir() / keys.PRIVATE
+    if not path.is_file():
+        return {}
+    import base64
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+
+    from envbuild.errors import EnvbuildError
+
+    try:
+        key = keys.load_private(path)
+    except EnvbuildError as e:  # the run is over: keep its record, unsigned, and say why
+        print(f"envbuild: record not signed: {e}", file=sys.stderr)
+        return {}
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"keyid": keys.key_id(public), "signature": base64.b64encode(keys.sign(key, digest.encode())).decode()}
+
+
+class _Signatures:
+    """Checks seals' signatures with one public key: `--key` (every record must be signed), else the
+    user's own .pub when there is one (unsigned records pass: made before the key, or by another user)."""
+
+    def __init__(self, key: Path | None) -> None:
+        from envbuild import keys
+
+        self.required = key is not None
+        self.path = key or keys.default_public()
+        self.key = keys.load_public(self.path) if self.required or self.path.is_file() else None
+
+    def problem(self, rid: str, integrity: dict[str, Any]) -> str | None:
+        import base64
+        import binascii
+
+        from envbuild import keys
+
+        if "signature" not in integrity:
+            return f"run {rid}: not signed (--key asks every record to be)" if self.required else None
+        if self.key is None:
+            return None
+        try:
+            signature = base64.b64decode(str(integrity["signature"]), validate=True)
+        except (binascii.Error, ValueError):
+            signature = b""
+        if not keys.verifies(self.key, signature, str(integrity.get("digest")).encode()):
+            return f"run {rid}: signature does not verify with {self.path} (record.json rewritten after the run)"
+        return None
+
+
 @dataclass
 class Report:
     sealed: int = 0
@@ -128,7 +186,7 @@ class Report:
         return {"ok": not self.problems, "sealed": self.sealed, "problems": self.problems, "notes": self.notes}
 
 
-def _check_run(run_dir: Path, entry: dict[str, Any]) -> str | None:
+def _check_run(run_dir: Path, entry: dict[str, Any], signatures: _Signatures) -> str | None:
     """What is wrong with one chained run, or None."""
     rid = entry["id"]
     try:
@@ -142,6 +200,9 @@ def _check_run(run_dir: Path, entry: dict[str, Any]) -> str | None:
         return f"run {rid}: record.json altered after the run (digest differs from the chain's)"
     if integrity.get("digest") != entry["digest"] or integrity.get("prev") != entry["prev"]:
         return f"run {rid}: record.json altered after the run (its seal differs from the chain's)"
+    signed = signatures.problem(rid, integrity)
+    if signed:
+        return signed
     now = run_files(run_dir)
     sealed = integrity.get("files") or {}
     changed = sorted(p for p in set(now) | set(sealed) if now.get(p) != sealed.get(p))
@@ -151,9 +212,10 @@ def _check_run(run_dir: Path, entry: dict[str, Any]) -> str | None:
     return None
 
 
-def verify(root: Path) -> Report:
-    """Check every run of the project against the chain."""
+def verify(root: Path, key: Path | None = None) -> Report:
+    """Check every run of the project against the chain (and signatures: see _Signatures)."""
     root = Path(root)
+    signatures = _Signatures(key)
     report = Report()
     entries, report.problems = read_ledger(root)
     base = runs_dir(root)
@@ -166,7 +228,7 @@ def verify(root: Path) -> Report:
             report.problems.append(f"chain broken at run {rid} (seq {entry['seq']}): an entry before it was "
                                    "removed or changed")
         prev = entry["digest"]
-        problem = _check_run(base / rid, entry)
+        problem = _check_run(base / rid, entry, signatures)
         report.problems += [problem] if problem else []
         report.sealed += not problem
     on_disk = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []

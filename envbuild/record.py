@@ -60,7 +60,8 @@ so the keys are spelled here only; a missing section reads as None / empty.
   tracking: {mlflow: {uri, run_id}}  (optional; only when MLflow logging is configured)
   manifests: {data: {path: sha256}, outputs: {path: sha256}}  (manifest.py: per-file lists, stored as
          manifests/<sha256>.json in the run dir)
-  integrity: {seq, prev, files: {name: sha256}, digest}  (chain.py: the record's seal, set by its last write)
+  integrity: {seq, prev, files: {name: sha256}, digest, keyid?, signature?}  (chain.py: the record's seal, set by
+             its last write; keyid and signature only when the user has a key: envbuild keys generate)
   withheld: {files: [{path, sha256, bytes, reason}], masked: {place: count}}  (secrets.py: files not
          copied into code.diff by their name, values masked in logs, command, params, code.diff)
 """

@@ -114,3 +114,57 @@ def test_a_thousand_runs_list_trace_and_verify(tmp_path: Path) -> None:
     assert report.sealed == 1000 and not report.problems
     proc = run_cli("runs", "-n", "5", "--json", cwd=tmp_path)
     assert proc.returncode == 0 and [r["id"] for r in json.loads(proc.stdout)] == ids[::-1][:5]
+
+
+def test_records_are_signed_when_a_key_exists_and_a_rewritten_chain_is_caught(tmp_path: Path, monkeypatch) -> None:
+    from envbuild import keys
+
+    project, keydir, other = tmp_path / "p", tmp_path / "keys", tmp_path / "other"
+    monkeypatch.setenv("ENVBUILD_KEYS_DIR", str(keydir))
+    pair = keys.generate()
+    a, b = (_seal(project, i) for i in _ids(2))
+    for d in (a, b):
+        r = rec.read_record(d)
+        rec.validate(r)
+        assert r["integrity"]["keyid"] == keys.key_id(pair.public.read_bytes()) and r["integrity"]["signature"]
+    env = {"ENVBUILD_KEYS_DIR": str(keydir)}
+    proc = run_cli("runs", "verify", "--key", str(pair.public), cwd=project, env=env)
+    assert proc.returncode == 0 and "2 sealed record(s) checked: intact" in proc.stdout, proc.stdout + proc.stderr
+
+    # someone without the key edits a record and recomputes its digest and the whole chain
+    edited = rec.read_record(a)
+    edited["metrics"]["loss"] = 0.01  # the signature kept: it signs the old digest
+    (a / "record.json").write_text(json.dumps(edited))
+    ledger = project / ".envbuild" / chain.LEDGER
+    lines = [json.loads(x) for x in ledger.read_text().splitlines()]
+    prev = None
+    for line, d in zip(lines, (a, b)):
+        r = rec.read_record(d)
+        r["integrity"]["prev"] = prev
+        r["integrity"]["digest"] = line["digest"] = chain.record_digest(r)
+        line["prev"], prev = r["integrity"]["prev"], line["digest"]
+        (d / "record.json").write_text(json.dumps(r))
+    ledger.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    proc = run_cli("runs", "verify", "--json", cwd=project, env=env)  # the default key: the user's own .pub
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert problems == [f"run {d.name}: signature does not verify with {pair.public} (record.json rewritten "
+                        "after the run)" for d in (a, b)]
+
+    # signatures stripped: unsigned records pass a plain verify, but not one that asks for the key
+    for d in (a, b):
+        r = rec.read_record(d)
+        for k in ("keyid", "signature"):
+            r["integrity"].pop(k)
+        (d / "record.json").write_text(json.dumps(r))
+    assert run_cli("runs", "verify", cwd=project, env={"ENVBUILD_KEYS_DIR": str(other)}).returncode == 0
+    proc = run_cli("runs", "verify", "--key", str(pair.public), cwd=project, env=env)
+    assert proc.returncode == 1 and f"run {a.name}: not signed (--key asks every record to be)" in proc.stdout, \
+        proc.stdout
+    # a key that is not the signer's
+    wrong = keys.generate(tmp_path / "wrong")
+    monkeypatch.setenv("ENVBUILD_KEYS_DIR", str(keydir))
+    c = _seal(project, "20260303T000000Z-0c0c0c")
+    proc = run_cli("runs", "verify", "--key", str(wrong.public), "--json", cwd=project, env=env)
+    assert f"run {c.name}: signature does not verify with {wrong.public} (record.json rewritten after the run)" \
+        in json.loads(proc.stdout)["problems"]

@@ -118,19 +118,23 @@ def show(
 
 @app.command("verify")
 def verify(
+    key: Optional[Path] = typer.Option(
+        None, "--key", help="Public key the records must be signed with (every one); default: signatures "
+                            "present are checked with your own envbuild.pub, when you have one."),
     json_out: bool = options.json_out("{ok, sealed, problems, notes}"),
 ) -> None:
     """Check that no run record was altered or removed after its run (the records' hash chain).
 
     Exit 0 when every sealed record and its files are as they were written, 1 naming each run that
-    was altered, removed, or added from elsewhere.
+    was altered, removed, or added from elsewhere, or whose signature does not verify (records are
+    signed when you have a key: envbuild keys generate).
     """
     from pathlib import Path
 
     from envbuild import chain
     from envbuild.output import console, print_json
 
-    report = chain.verify(Path.cwd())
+    report = chain.verify(Path.cwd(), key)
     if json_out:
         print_json(report.to_dict())
     else:

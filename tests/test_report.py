@@ -177,6 +177,19 @@ def test_browser_draws_the_charts_and_lineage_offline(two_runs: Path, chromium: 
     assert "differs in: seed and determinism" in page.value["text"]
 
 
+def test_the_browser_writes_nothing_into_home(chromium: str, tmp_path: Path, monkeypatch) -> None:
+    """Chromium keeps its profile, caches and dconf in the test's temp dir, not in ~/.cache or ~/.config."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    page = tmp_path / "p.html"
+    page.write_text("<html><body>hello</body></html>")
+    assert browser.open_page(page, "document.body.innerText", ready="true").value == "hello"
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+
+
 # --- a real run of the torch example ------------------------------------------------------------
 
 

@@ -26,8 +26,10 @@ def devcontainer_cli() -> str:
     return path
 
 
-def dc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([devcontainer_cli(), *args], capture_output=True, text=True, timeout=timeout)
+def dc(*args: str, tmp: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The CLI keeps its scratch files (container-features/, one dir a call) under TMPDIR: the test's."""
+    proc = subprocess.run([devcontainer_cli(), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == 0, f"devcontainer {args[0]}: {proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -36,7 +38,7 @@ def last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
 
-def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli(proj: Path):
+def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli(proj: Path, tmp_path: Path):
     written = json.loads(envbuild(proj, "devcontainer", "--json").stdout)
     on_disk = json.loads((proj / ".devcontainer" / "devcontainer.json").read_text())
     assert written == on_disk
@@ -51,14 +53,15 @@ def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli
     problems = [e.message for e in jsonschema.Draft201909Validator(schema).iter_errors(on_disk)]
     assert problems == [], problems
 
-    config = last_json(dc("read-configuration", "--workspace-folder", str(proj)).stdout)["configuration"]
+    config = last_json(dc("read-configuration", "--workspace-folder", str(proj), tmp=tmp_path).stdout)["configuration"]
     assert config["image"] == record["image"]["id"] and config["workspaceFolder"] == "/workspace"
     label = f"devcontainer.local_folder={proj}"
     try:
-        up = last_json(dc("up", "--workspace-folder", str(proj)).stdout)
+        up = last_json(dc("up", "--workspace-folder", str(proj), tmp=tmp_path).stdout)
         assert up["outcome"] == "success", up
         out = dc("exec", "--workspace-folder", str(proj), "python", "-c",
-                 "import os, sys, six; print(os.getcwd(), os.getuid(), os.environ['ENVBUILD_SEED'], sys.executable)").stdout
+                 "import os, sys, six; print(os.getcwd(), os.getuid(), os.environ['ENVBUILD_SEED'], sys.executable)",
+                 tmp=tmp_path).stdout
         cwd, uid, seed, exe = out.split()[-4:]
         assert (cwd, uid, seed) == ("/workspace", str(os.getuid()), "1234")
         image_id = subprocess.run(["docker", "inspect", "--format", "{{.Image}}", up["containerId"]],
@@ -67,6 +70,7 @@ def test_devcontainer_names_the_run_image_and_opens_it_in_the_dev_containers_cli
         network = subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}", up["containerId"]],
                                  capture_output=True, text=True, check=True).stdout.strip()
         assert network == "none"
+        assert any(p.name.startswith("devcontainercli-") for p in tmp_path.iterdir())  # not in /tmp
     finally:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True).stdout.split()
         if ids:

@@ -113,7 +113,10 @@ def open_page(path: Path, probe: str, *, height: int = 1800, ready: str = DRAWN,
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}", f"--window-size={WIDTH},{height}",
             "about:blank"]
-    proc = subprocess.Popen(args, preexec_fn=child_fds, pass_fds=(3, 4, to_chrome_r, from_chrome_w),
+    # its caches and dconf go under HOME/XDG dirs whatever --user-data-dir says: keep them in the profile
+    env = {**os.environ, "HOME": profile, "XDG_CACHE_HOME": f"{profile}/cache", "XDG_CONFIG_HOME": f"{profile}/config",
+           "XDG_DATA_HOME": f"{profile}/data", "XDG_RUNTIME_DIR": profile}
+    proc = subprocess.Popen(args, preexec_fn=child_fds, pass_fds=(3, 4, to_chrome_r, from_chrome_w), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(to_chrome_r)
     os.close(from_chrome_w)

@@ -23,15 +23,17 @@ from envbuild.oci.layer import Entry, tar_entries
 
 
 def run(image: str, command: Sequence[str], mounts: Sequence[tuple[Path, str, str]] = (),
-        user: str = "0:0", what: str = "sandbox") -> str:
+        user: str = "0:0", what: str = "sandbox", keep: bool = True) -> str:
     """Run `command` in a container of `image`, keep the container, return its name.
 
-    mounts: (host path, container path, "ro"|"rw"). The caller removes it (`remove`)."""
+    mounts: (host path, container path, "ro"|"rw"). The caller removes it (`remove`). With
+    keep=False (only the mounts' contents are wanted) the engine removes it as it exits
+    (`--rm`), even when envbuild itself was killed meanwhile."""
     name = f"envbuild-sandbox-{uuid.uuid4().hex[:12]}"
     opts = ["--name", name, "--user", user]
     for host, inside, mode in mounts:
         opts += ["-v", f"{host}:{inside}:{mode}"]
-    proc = engine.docker(*engine.run_args(image, list(command), rm=False, options=opts), check=False)
+    proc = engine.docker(*engine.run_args(image, list(command), rm=not keep, options=opts), check=False)
     if proc.returncode != 0:
         remove(name)
         out = (proc.stdout or b"").decode(errors="replace") + (proc.stderr or b"").decode(errors="replace")

@@ -58,6 +58,17 @@ def test_sigkill_during_build_leaves_nothing_that_is_trusted_wrongly(
     assert done.returncode == 0, done.stderr
     check = run_cli("build", "--check", "--json", cwd=root, env=env)
     assert check.returncode == 0 and json.loads(check.stdout)["identical"], check.stderr
+    assert _sandboxes_of(tmp_path) == []  # no container of a killed build is left in the engine
+
+
+def _sandboxes_of(tmp_path: Path) -> list[str]:
+    """envbuild's sandbox containers (running or exited) that mount something under tmp_path."""
+    names = subprocess.run(["docker", "ps", "-aq", "--filter", "name=envbuild-sandbox-"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    if not names:
+        return []
+    inspected = json.loads(subprocess.run(["docker", "inspect", *names], capture_output=True, text=True).stdout or "[]")
+    return [c["Name"] for c in inspected if any(m.get("Source", "").startswith(str(tmp_path)) for m in c["Mounts"])]
 
 
 def _free_port() -> int:

@@ -94,9 +94,9 @@ def compile_pyc(ctx: BuildContext, stages: list[Path]) -> None:
     ctx.say(f"compiling {len(pairs)} .py files with the image's python{ctx.lock.python}")
     py = f"python{ctx.lock.python}"
     script = f"ls /chunks/0* | xargs -P {os.cpu_count() or 1} -n 1 {py} /chunks/compile.py"
-    name = sandbox.run(ctx.base, ["sh", "-c", script], [(root, "/stage", "rw"), (chunks, "/chunks", "ro")],
-                       user=f"{os.getuid()}:{os.getgid()}", what=".pyc compilation")
-    sandbox.remove(name)
+    # the .pyc files land in the mounted /stage: nothing to read from the container, so --rm
+    sandbox.run(ctx.base, ["sh", "-c", script], [(root, "/stage", "rw"), (chunks, "/chunks", "ro")],
+                user=f"{os.getuid()}:{os.getgid()}", what=".pyc compilation", keep=False)
 
 
 class Pip:

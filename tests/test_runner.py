@@ -250,6 +250,35 @@ def test_a_run_that_fails_before_its_command_runs_nothing_and_leaves_no_containe
     assert left.stdout.strip() == ""
 
 
+def test_envbuild_killed_before_the_command_starts_leaves_it_unrun_and_no_container(project: Path) -> None:
+    """SIGKILL while the container waits at its gate: our end of its stdin closes, the gate reads
+    end-of-file, and the container ends (and is removed) without running the command."""
+    (project / "touch.py").write_text("open('outputs/ran.txt', 'w').write('ran')\n")
+    slow = ("import io, sys, time\n"
+            "from envbuild import provenance, runner\n"
+            "provenance.git_info = lambda *a, **k: time.sleep(600)\n"
+            "runner.run('.', runner.RunRequest(['python', 'touch.py'], stdout=io.BytesIO(), stderr=io.BytesIO()))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", slow], cwd=project, env=env)
+
+    def ours() -> str:  # the run's container (named after its run id), while it exists
+        ids = [p.name.lower() for p in (project / ".envbuild" / "runs").glob("*")]
+        return "".join(subprocess.run(["docker", "ps", "-aq", "--filter", f"name={i}"], capture_output=True,
+                                      text=True, check=True).stdout for i in ids)
+
+    deadline = time.monotonic() + 120
+    while not ours():
+        assert proc.poll() is None and time.monotonic() < deadline, "the container never started"
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 120
+    while ours():
+        assert time.monotonic() < deadline, "the container outlived envbuild"
+        time.sleep(0.2)
+    assert not (project / "outputs" / "ran.txt").exists()
+
+
 def test_unchanged_data_is_not_reread_and_engine_failure_recorded(project: Path, monkeypatch) -> None:
     from envbuild import provenance, runner, store
     from envbuild.errors import EnvbuildError

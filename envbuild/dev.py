@@ -19,14 +19,13 @@ envbuild-dev.lock (canonical JSON):
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from envbuild import platforms
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file
+from envbuild.fsutil import atomic_write_json, canonical_json, sha256_bytes, sha256_file, temp_dir
 from envbuild.lockfile import EnvLock, read_pip_lock
 from envbuild.spec import Spec
 
@@ -99,8 +98,7 @@ def lock_dev(spec: Spec, lock: EnvLock, upgrade: bool = False, step: Callable[[s
                             "add a requirements list (or drop dev-groups)")
     training = {canonical(p.name): p.version for p in read_pip_lock(spec.root)}
     mod, _ = pip_resolver(spec)
-    with tempfile.TemporaryDirectory(prefix="lock-dev-", dir=state_dir(spec.root)) as tmp:
-        work = Path(tmp)
+    with temp_dir(state_dir(spec.root), "lock-dev-") as work:
         limits = work / "training-constraints.txt"
         limits.write_text("".join(f"{n}=={v}\n" for n, v in sorted(training.items())))
         step(f"Resolving dev groups {', '.join(spec.dev_groups)} against the {len(training)} training pins")
@@ -174,14 +172,13 @@ def _write(spec: Spec, lock: EnvLock, state: dict, training, store, ref: str, lo
     target = Target(training.platform, lock.python)
     pins = parse_requirements_lock(spec.root / DEV_LOCK, target)
     house = ensure_pins(pins, target, progress=log, sources=project_sources(spec.root))
-    (cache_dir() / "tmp").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="build-dev-", dir=cache_dir() / "tmp") as tmp:
-        ctx = BuildContext(spec, lock, training.platform, store, Path(tmp), lock.epoch, lock.base.pinned,
+    with temp_dir(cache_dir() / "tmp", "build-dev-") as tmp:
+        ctx = BuildContext(spec, lock, training.platform, store, tmp, lock.epoch, lock.base.pinned,
                            training.platform == platforms.host(), VENV, "", log)
         log(f"installing {len(house.wheels)} dev wheels into {VENV}")
         stages = []
         for w in sorted(house.wheels, key=lambda w: w.pin.name):
-            stages.append(Path(tmp) / "pip" / f"dev-{w.pin.name}")
+            stages.append(tmp / "pip" / f"dev-{w.pin.name}")
             install(w.path, stages[-1], VENV, lock.python)
         compile_pyc(ctx, stages)
         entries = [e for stage in stages for e in layer.tree_entries(stage, "")]

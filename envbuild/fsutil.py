@@ -5,19 +5,49 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 CHUNK = 1 << 20
+
+
+def new_temp(directory: Path, prefix: str, suffix: str = "") -> tuple[int, str]:
+    """(fd, path) of a new file only we have opened, as tempfile.mkstemp makes it (mode 0600, never
+    an existing name or a link), without tempfile's import, which every envbuild start would pay."""
+    while True:
+        name = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), name
+        except FileExistsError:
+            continue
+
+
+@contextmanager
+def temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new private directory in `parent`, removed with what it holds afterwards (tempfile's
+    TemporaryDirectory, without tempfile's import)."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    while True:
+        path = Path(parent) / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            path.mkdir(mode=0o700)
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield path
+    finally:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory + rename, so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = new_temp(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -72,6 +102,8 @@ def finish_replace(journal: Path) -> None:
         except FileNotFoundError:
             pass  # moved already: before the kill, or by another reader
     Path(journal).unlink(missing_ok=True)
+    import shutil  # not at the top: every envbuild start would pay for its import
+
     shutil.rmtree(src, ignore_errors=True)
 
 

@@ -194,6 +194,7 @@ class ImageFacts:
     labels: dict[str, str] = field(default_factory=dict)
     size: int = 0
     env: dict[str, str] = field(default_factory=dict)  # the image's own Config.Env
+    entrypoint: list[str] = field(default_factory=list)  # the image's own Config.Entrypoint
 
 
 def inspect(ref: str) -> ImageFacts | None:
@@ -204,7 +205,7 @@ def inspect(ref: str) -> ImageFacts | None:
     config = data.get("Config") or {}
     env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
     return ImageFacts(ref, data["Id"], list(data.get("RepoDigests") or []), dict(config.get("Labels") or {}),
-                      int(data.get("Size") or 0), env)
+                      int(data.get("Size") or 0), env, list(config.get("Entrypoint") or []))
 
 
 def inspect_or_pull(ref: str, *, show_pull: bool = False) -> ImageFacts:
@@ -319,19 +320,16 @@ def check(spec: Spec, lock: EnvLock, *, platform: str | None = None, bake_code: 
           log: Callable[[str], None] | None = None) -> tuple[BuildResult, str, str | None]:
     """Build (when needed), then build again from scratch (a fresh layer store, no engine) and compare:
     (result, rebuilt manifest digest, None when bit-identical else where the two first differ)."""
-    import tempfile
-
     from envbuild import assemble
-    from envbuild.fsutil import cache_dir
+    from envbuild.fsutil import cache_dir, temp_dir
     from envbuild.oci.blobs import Store
 
     store = Store.default()
     result, first = built_and_described(spec, lock, store, bake_code=bake_code, platform=platform, log=log)
     say = log or (lambda _m: None)
     say("rebuilding from scratch (empty layer store, no engine) to compare")
-    (cache_dir() / "tmp").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="check-", dir=cache_dir() / "tmp") as tmp:
-        fresh_store = Store(Path(tmp))
+    with temp_dir(cache_dir() / "tmp", "check-") as tmp:
+        fresh_store = Store(tmp)
         code = _code_entries(spec) if bake_code else None
         again = assemble.assemble(spec, lock, labels(spec, lock, result.ref), platform=first.platform,
                                   team_base=False, store=fresh_store, say=say, code_entries=code)

@@ -9,14 +9,13 @@ while renaming is completed by the next reader (read_lock), so the lockfiles are
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from envbuild import __version__
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import replace_together, sha256_file
+from envbuild.fsutil import replace_together, sha256_file, temp_dir
 from envbuild.store import state_dir
 from envbuild.lockfile import (CONDA_LOCK, ENVBUILD_LOCK, REQUIREMENTS_LOCK, SYSTEM_PACKAGES_LOCK, Base, EnvLock,
                                inputs_hash, journal_path, lock_inputs, read_lock, stale_reasons,
@@ -89,8 +88,7 @@ def lock_project(spec: Spec, upgrade: bool = False, upgrade_packages: Sequence[s
         note = require_python(spec, base)
         notes += [note] if note else []
     # the work dir sits in .envbuild (ignored by git, same file system): a killed lock leaves no litter
-    with tempfile.TemporaryDirectory(prefix="lock-", dir=state_dir(root)) as tmp:
-        work = Path(tmp)
+    with temp_dir(state_dir(root), "lock-") as work:
         from envbuild.ingredients import LockContext, all_ingredients
 
         ctx = LockContext(spec, base, previous, upgrade, tuple(upgrade_packages), work, step, notes)

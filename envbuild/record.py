@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
+import os
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -439,7 +439,7 @@ def iso(t: datetime) -> str:
 def new_run_id(t: datetime | None = None) -> str:
     """`20261128T063000Z-1a2b3c`: sorts by start time, random suffix against same-second clashes."""
     t = t or now_utc()
-    return f"{t.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{t.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
 
 
 @lru_cache(maxsize=1)

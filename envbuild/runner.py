@@ -278,31 +278,32 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
                                               "digest": manifest_digest(extends.id, None)}
             if lock is not None:
                 record["lock"] = lock_facts(spec.root, lock, run_dir)
+            env, determinism = container_env(spec, req, seed, run_id)
+            env.update(gpu_env)
+            (run_dir / RUN_IO_DIR).mkdir()
+            job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
+                      env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
+                      repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, image_env=dict(facts.env),
+                      entrypoint=list(facts.entrypoint), stdin=stdin, mounts=list(req.mounts), placement=placement)
+            if req.dry_run:
+                shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
+                return run_dir, {"dry_run": target.render(job)}
+            target.prepare(job, _say)
+            if not req.detach:
+                target.start(job)  # the local engine starts the container now; its command waits for run()
+            # the state the run starts from, recorded before its command runs
             excluded = [*spec.data, *spec.outputs]
             record["code"] = provenance.git_info(spec.root, run_dir, exclude=excluded, masker=masker)
             listings: dict[str, list] = {}
             record["data"], _ = provenance.data_checksums(spec.root, spec.data, listings)
             record["manifests"]["data"] = {p: manifest.write(run_dir, p, files) for p, files in listings.items()}
             record["dvc"] = provenance.dvc_hashes(spec.root)
-            record["host"] = provenance.host_facts(docker_version, found)
+            record["host"] = target.host_facts(provenance.host_facts(docker_version, found))
             record["cuda"] = {"lock": lock.cuda if lock else {}, "torch": None}
-            env, determinism = container_env(spec, req, seed, run_id)
-            env.update(gpu_env)
             record["env"] = {k: masker.text(v, "env") for k, v in provenance.redact_env({**facts.env, **env}).items()}
             record["determinism"]["env"] = determinism
             record["tags"] = rec.mlflow_tags(record)
             rec.write_record(run_dir, record)
-            (run_dir / RUN_IO_DIR).mkdir()
-            job = Job(name=name, run_id=run_id, image=facts.ref, image_id=facts.id, command=list(req.command),
-                      env=env, network=network, gpus=gpus, root=spec.root, run_dir=run_dir, spec=spec, lock=lock,
-                      repo_digest=record["image"].get("repo_digest"), from_lock=not req.image, image_env=dict(facts.env),
-                      stdin=stdin, mounts=list(req.mounts), placement=placement)
-            if req.dry_run:
-                shutil.rmtree(run_dir)  # made by this call: a dry run keeps no record
-                return run_dir, {"dry_run": target.render(job)}
-            target.prepare(job, _say)
-            record["host"] = target.host_facts(record["host"])
-            record["env"]["ENVBUILD_RUN_DIR"] = job.env["ENVBUILD_RUN_DIR"]  # a target may move it (slurm)
             if req.detach:
                 target.submit(job)
                 rec.write_record(run_dir, record)  # sealed when it ends (settle), like any running record
@@ -330,6 +331,8 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        if job is not None:
+            target.abandon(job)  # started but never let go: it ends unrun
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")

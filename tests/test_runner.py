@@ -212,6 +212,73 @@ def test_sigint_stops_the_container_and_records_interrupted(project: Path) -> No
     assert name.stdout.strip() == ""  # the container is gone
 
 
+def test_the_command_runs_only_after_the_state_it_starts_from_is_recorded(project: Path) -> None:
+    """The container starts while envbuild records code and data (targets/local.py GATE), but the
+    command waits: the script finds its own record already holding them, and the environment is
+    docker's own (the gate's shell adds no PWD)."""
+    (project / "whoami.py").write_text(
+        "import json, os\n"
+        "r = json.load(open(f'.envbuild/runs/{os.environ[\"ENVBUILD_RUN_ID\"]}/record.json'))\n"
+        "print(json.dumps({'status': r['status'], 'commit': r['code']['commit'], 'data': r['data'],\n"
+        "                  'pwd': 'PWD' in os.environ, 'stdin': os.read(0, 10).decode()}))\n")
+    proc, r = run_json(project, "whoami.py")
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads((project / ".envbuild" / "runs" / r["id"] / "stdout.log").read_text())
+    assert seen["status"] == "running" and seen["commit"] == r["code"]["commit"] and seen["data"] == r["data"]
+    assert seen["data"] and not seen["pwd"] and seen["stdin"] == ""  # stdin reads as empty, like /dev/null
+
+
+def test_a_run_that_fails_before_its_command_runs_nothing_and_leaves_no_container(project: Path,
+                                                                                 monkeypatch) -> None:
+    from envbuild import provenance, runner, store
+    from envbuild.errors import EnvbuildError
+
+    monkeypatch.chdir(project)
+
+    def broken(*args, **kwargs):
+        raise EnvbuildError("git is broken here")
+
+    monkeypatch.setattr(provenance, "git_info", broken)  # fails after the container was started
+    (project / "touch.py").write_text("open('outputs/ran.txt', 'w').write('ran')\n")
+    with pytest.raises(EnvbuildError, match="git is broken"):
+        runner.run(project, runner.RunRequest(["python", "touch.py"], stdout=io.BytesIO(), stderr=io.BytesIO()))
+    _, failed = store.load_run(project, "latest")
+    assert failed["status"] == "failed" and "git is broken" in failed["reason"]
+    assert not (project / "outputs" / "ran.txt").exists()
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"name={failed['id'].lower()}"],
+                          capture_output=True, text=True, check=True)
+    assert left.stdout.strip() == ""
+
+
+def test_envbuild_killed_before_the_command_starts_leaves_it_unrun_and_no_container(project: Path) -> None:
+    """SIGKILL while the container waits at its gate: our end of its stdin closes, the gate reads
+    end-of-file, and the container ends (and is removed) without running the command."""
+    (project / "touch.py").write_text("open('outputs/ran.txt', 'w').write('ran')\n")
+    slow = ("import io, sys, time\n"
+            "from envbuild import provenance, runner\n"
+            "provenance.git_info = lambda *a, **k: time.sleep(600)\n"
+            "runner.run('.', runner.RunRequest(['python', 'touch.py'], stdout=io.BytesIO(), stderr=io.BytesIO()))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", slow], cwd=project, env=env)
+
+    def ours() -> str:  # the run's container (named after its run id), while it exists
+        ids = [p.name.lower() for p in (project / ".envbuild" / "runs").glob("*")]
+        return "".join(subprocess.run(["docker", "ps", "-aq", "--filter", f"name={i}"], capture_output=True,
+                                      text=True, check=True).stdout for i in ids)
+
+    deadline = time.monotonic() + 120
+    while not ours():
+        assert proc.poll() is None and time.monotonic() < deadline, "the container never started"
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 120
+    while ours():
+        assert time.monotonic() < deadline, "the container outlived envbuild"
+        time.sleep(0.2)
+    assert not (project / "outputs" / "ran.txt").exists()
+
+
 def test_unchanged_data_is_not_reread_and_engine_failure_recorded(project: Path, monkeypatch) -> None:
     from envbuild import provenance, runner, store
     from envbuild.errors import EnvbuildError

@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from envbuild.errors import EXIT_FAILURE, EnvbuildError
-from envbuild.fsutil import atomic_write_json, cache_dir, sha256_file
+from envbuild.fsutil import atomic_write_json, cache_dir, new_temp, sha256_file
 
 
 def digest_of(data: bytes) -> str:
@@ -135,7 +134,7 @@ class _BlobWriter(HashingWriter):
         self.store = store
         tmp_dir = store.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix="blob-", dir=tmp_dir)
+        fd, self.tmp = new_temp(tmp_dir, "blob-")
         super().__init__(os.fdopen(fd, "wb"))
 
     def __enter__(self) -> "_BlobWriter":

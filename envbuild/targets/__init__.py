@@ -51,6 +51,7 @@ class Job:
     lock: Any  # envbuild.lockfile.EnvLock | None (None when run with --image)
     repo_digest: str | None = None  # repo@sha256:... where the image was pushed (pulled by digest elsewhere)
     image_env: dict[str, str] = field(default_factory=dict)  # the image's own ENV (PATH, ...)
+    entrypoint: list[str] = field(default_factory=list)  # the image's own ENTRYPOINT, run before the command
     stdin: str | None = None  # runner.stdin_mode: "tty", "pipe" or None (local engine only)
     mounts: list[tuple[Path, str]] = field(default_factory=list)  # more (host dir, container dir), read-write
     from_lock: bool = True  # the lock's own image (envbuild can write it again); False: a given --image
@@ -86,6 +87,14 @@ class Target(ABC):
 
     def prepare(self, job: Job, say: Callable[[str], None]) -> None:
         """Make what the job needs there (a bundle, a pushed image); the default: nothing."""
+
+    def start(self, job: Job) -> None:
+        """Get the job ready to go with its command held back, while the runner records the state
+        it starts from; `run` lets the command go, `abandon` ends it unrun. The default: nothing
+        (`run` starts the job)."""
+
+    def abandon(self, job: Job) -> None:
+        """The run will not come (the runner failed or was stopped first): end a started job unrun."""
 
     @abstractmethod
     def run(self, job: Job, stopper: "Stopper", out: IO[bytes], err: IO[bytes]) -> Outcome:

@@ -34,10 +34,19 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
 # container with no one to finish its record: a sequence nobody types instead.
 DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
 
+# The engine takes most of a second to start a container (namespaces, mounts, the runtime), longer
+# than envbuild takes to record the code and data a run starts from. So a run without our stdin
+# starts its container first, with the command behind this gate, and records meanwhile: the gate
+# waits for one line on stdin, and the command runs only once envbuild has sent "go" (its record
+# of the starting state done). If envbuild fails or dies first, stdin closes, `read` fails and the
+# container ends without running anything. The command then gets a closed stdin, as /dev/null is.
+GATE = 'read -r go && [ "$go" = go ] && unset PWD && exec "$@"'  # PWD: sh's own, docker sets none
+GATE_NAME = "envbuild-gate"  # the gate's $0, in the messages sh gives (a command not found)
+
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
                 gpus: str | None, root: Path, run_dir: Path, stdin: str | None = None,
-                mounts: list[tuple[Path, str]] = ()) -> list[str]:
+                mounts: list[tuple[Path, str]] = (), entrypoint: str | None = None) -> list[str]:
     """`docker run ...`: env values travel in the CLI's environment (`-e NAME`), never in argv;
     only the CLI's own settings (cli_setting: HOME=/tmp and the like, never secrets) go as NAME=VALUE.
     `stdin` (runner.stdin_mode): "pipe" passes ours (-i), "tty" also gives the container a terminal (-t)."""
@@ -52,6 +61,8 @@ def docker_args(name: str, image: str, command: list[str], env: dict[str, str], 
         options += ["-e", f"{k}={v}" if cli_setting(k) else k]
     if gpus:
         options += ["--gpus", gpus]
+    if entrypoint:
+        options += ["--entrypoint", entrypoint]
     return engine.run_args(image, command, network=network, options=options)
 
 
@@ -72,23 +83,39 @@ def terminal_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: S
         stopper.done.set()
 
 
+def start_docker(args: list[str], env: dict[str, str], stdin: Any) -> subprocess.Popen:
+    # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
+    try:
+        return subprocess.Popen([engine.docker_bin(), *args], stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=cli_env(env), start_new_session=True)
+    except OSError as e:
+        raise EngineError(f"docker run could not start: {e}") from None
+
+
 def container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: Stopper,
-                  out: IO[bytes], err: IO[bytes], stdin: str | None = None) -> int:
-    """Run docker with our stdin passed on and its output streamed live to the terminal and to
-    stdout.log/stderr.log."""
+                  out: IO[bytes], err: IO[bytes], stdin: str | None = None,
+                  held: subprocess.Popen | None = None) -> int:
+    """Run docker with our stdin passed on (or let a `held` one through its gate) and stream its
+    output live to the terminal and to stdout.log/stderr.log."""
     from envbuild import record as rec
 
     with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
         stopper.started = True
-        # own session: a terminal's Ctrl-C reaches envbuild only, which stops the container itself
-        proc = subprocess.Popen([engine.docker_bin(), *args], stdin=None if stdin else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(env),
-                                start_new_session=True)
-        return stream(proc, [out_log, out], [err_log, err], stopper)
+        proc = held or start_docker(args, env, None if stdin else subprocess.DEVNULL)
+        return stream(proc, [out_log, out], [err_log, err], stopper, feed=b"go\n" if held else None)
 
 
 class LocalTarget(Target):
     backend = "local"
+
+    def __init__(self, name: str, settings: dict[str, Any] | None = None) -> None:
+        super().__init__(name, settings)
+        self._held: dict[str, subprocess.Popen] = {}  # started jobs at their gate, by name
+
+    def _args(self, job: Job, held: bool) -> list[str]:
+        command = ["-c", GATE, GATE_NAME, *job.entrypoint, *job.command] if held else job.command
+        return docker_args(job.name, job.image, command, job.env, job.network, job.gpus, job.root, job.run_dir,
+                           "pipe" if held else job.stdin, job.mounts, entrypoint="/bin/sh" if held else None)
 
     def placement(self) -> dict[str, Any]:
         return {**super().placement(), "host": socket.gethostname(), "nodes": [socket.gethostname()]}
@@ -110,6 +137,20 @@ class LocalTarget(Target):
             return None
         return gpus
 
+    def start(self, job: Job) -> None:
+        if job.stdin is None:  # with our stdin or terminal, the container reads it from its start
+            self._held[job.name] = start_docker(self._args(job, held=True), job.env, subprocess.PIPE)
+
+    def abandon(self, job: Job) -> None:
+        held = self._held.pop(job.name, None)
+        if held is None:
+            return
+        try:
+            held.communicate(timeout=60)  # closes its stdin: the gate ends, the command unrun
+        except subprocess.TimeoutExpired:  # the engine hangs: take the container away
+            held.kill()
+            engine.docker("rm", "--force", job.name, check=False)
+
     def kill(self, job: Job, signame: str) -> None:
         engine.docker("kill", "--signal", signame, job.name, check=False)
 
@@ -117,14 +158,14 @@ class LocalTarget(Target):
         from envbuild import record as rec
 
         job.placement["job_id"] = job.name  # the container's name
-        args = docker_args(job.name, job.image, job.command, job.env, job.network, job.gpus, job.root, job.run_dir,
-                           job.stdin, job.mounts)
+        held = self._held.pop(job.name, None)
+        args = self._args(job, held is not None)
         try:
             if job.stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
                 signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: docker must not inherit it
                 code = terminal_run(args, job.env, job.run_dir, stopper)
             else:
-                code = container_run(args, job.env, job.run_dir, stopper, out, err, job.stdin)
+                code = container_run(args, job.env, job.run_dir, stopper, out, err, job.stdin, held)
         except OSError as e:
             raise EngineError(f"docker run could not start: {e}") from None
         if stopper.signum is None and code != 0 and engine.server_version() is None:  # the engine went away

@@ -29,6 +29,7 @@ from envbuild.errors import EXIT_FAILURE, EnvbuildError
 from envbuild.fsutil import atomic_write_bytes, sha256_file
 from envbuild.oci.blobs import Store, digest_of
 from envbuild.oci.config import INDEX_TYPE, MANIFEST_TYPE, canonical
+from envbuild.store import attest_paths as paths
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -39,7 +40,6 @@ BUILD_TYPE = "urn:envbuild:build-type:image:v1"  # the shape of externalParamete
 BUILDER_ID = "urn:envbuild:builder:local"
 EMPTY_CONFIG = b"{}"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
-ATTEST_DIR = Path(".envbuild") / "attest"
 
 
 # --- DSSE ----------------------------------------------------------------------------------
@@ -153,11 +153,6 @@ class Attested:
                 "provenance": digest_of(self.envelope.read_bytes()) if self.envelope else None}
 
 
-def paths(root: Path, image_digest: str) -> tuple[Path, Path]:
-    stem = Path(root) / ATTEST_DIR / image_digest.replace(":", "-")
-    return stem.with_name(stem.name + ".sbom.cdx.json"), stem.with_name(stem.name + ".dsse.json")
-
-
 def build_parameters(ref: str, written: Any) -> dict[str, Any]:
     """What the build was asked for, as its tag spells it (image_ref: -base, -code-<tree>)."""
     tag = ref.rsplit(":", 1)[1]
@@ -209,14 +204,6 @@ def after_build(spec: Any, lock: Any, result: Any, *, platform: str | None, bake
         _, written = image.built_and_described(spec, lock, Store.default(), bake_code=bake_code, platform=platform,
                                                log=say)
     return write(spec.root, lock, written, result.ref, say), written
-
-
-def recorded(root: Path, image_digest: str | None) -> str | None:
-    """The digest of the provenance envelope written for this image, for the run record."""
-    if not image_digest:
-        return None
-    env_path = paths(root, image_digest)[1]
-    return digest_of(env_path.read_bytes()) if env_path.is_file() else None
 
 
 # --- as OCI artifacts that refer to the image ------------------------------------------------

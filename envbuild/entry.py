@@ -68,9 +68,10 @@ def _noop_build(args: list[str]) -> bool:
 
         if outdated(spec, lock, data["Id"]):
             return False  # the full CLI rewrites .devcontainer/devcontainer.json
-        from envbuild import attest, keys
+        from envbuild import keys
+        from envbuild.store import attest_paths
 
-        sbom, signed = attest.paths(spec.root, digest)
+        sbom, signed = attest_paths(spec.root, digest)
         if not sbom.is_file() or (not signed.is_file() and (keys.keys_dir() / keys.PRIVATE).is_file()):
             return False  # the full CLI writes the SBOM or provenance this image lacks
     except Exception:  # noqa: BLE001 - anything unusual: the full CLI does it and reports it properly

@@ -110,14 +110,12 @@ def image_facts(root: Path, facts: ImageFacts, lock: EnvLock | None) -> dict[str
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
         digests = facts.repo_digests
         repo_digest = next((d for d in digests if d.split("@")[0] == repo), digests[0] if digests else None)
-    from envbuild.attest import recorded
-
     digest = manifest_digest(facts.id, repo_digest)
     return {
         "ref": ref,
         "id": facts.id,
         "digest": digest,
-        "provenance": recorded(root, digest),
+        "provenance": store.provenance_digest(root, digest),
         "repo_digest": repo_digest,
         "base": lock.base.tag if lock else labels.get("dev.envbuild.base"),
         "base_digest": lock.base.digest if lock else labels.get(image.LABEL_BASE_DIGEST),

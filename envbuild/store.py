@@ -1,4 +1,5 @@
-"""Where run records live: `<project>/.envbuild/runs/<id>/record.json`, one directory per run."""
+"""Where a project's state lives in `<project>/.envbuild`: run records (`runs/<id>/record.json`, one
+directory per run) and the attestations of its images (`attest/`, written by attest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from envbuild.fsutil import atomic_write_text
 from envbuild.record import RECORD_FILE, read_record, upgrade
 
 RUNS_DIR = Path(".envbuild") / "runs"
+ATTEST_DIR = Path(".envbuild") / "attest"
 
 
 def runs_dir(root: Path | str) -> Path:
@@ -26,6 +28,20 @@ def state_dir(root: Path | str) -> Path:
     if not ignore.is_file():  # atomic: a half-written .gitignore would let runs into git status
         atomic_write_text(ignore, "*\n")
     return path
+
+
+def attest_paths(root: Path | str, image_digest: str) -> tuple[Path, Path]:
+    """(SBOM, signed provenance envelope) of the image with this manifest digest."""
+    stem = Path(root) / ATTEST_DIR / image_digest.replace(":", "-")
+    return stem.with_name(stem.name + ".sbom.cdx.json"), stem.with_name(stem.name + ".dsse.json")
+
+
+def provenance_digest(root: Path | str, image_digest: str | None) -> str | None:
+    """The digest of the provenance envelope written for this image (for the run record), if any."""
+    from envbuild.fsutil import sha256_file
+
+    envelope = attest_paths(root, image_digest)[1] if image_digest else None
+    return f"sha256:{sha256_file(envelope)}" if envelope and envelope.is_file() else None
 
 
 def new_run_dir(root: Path | str, run_id: str) -> Path:

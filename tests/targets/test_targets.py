@@ -199,4 +199,4 @@ def test_the_local_gate_holds_only_the_locks_own_image_run_without_stdin(tmp_pat
     target.start(job)
     (args,) = started
     assert args[args.index("--entrypoint") + 1] == "/bin/sh" and "-i" in args and "-t" not in args
-    assert args[-len(job.command) - 4:] == ["-c", local.GATE, local.GATE_NAME, *job.command]
+    assert args[-len(job.command) - 3:] == ["-c", local.GATE, local.GATE_NAME, *job.command]

@@ -138,7 +138,9 @@ class LocalTarget(Target):
         return gpus
 
     def start(self, job: Job) -> None:
-        if job.stdin is None:  # with our stdin or terminal, the container reads it from its start
+        # not with our stdin or terminal (the container reads them from its start), nor in an image
+        # given with --image (it may have no /bin/sh; every base envbuild builds on has one)
+        if job.stdin is None and job.from_lock:
             self._held[job.name] = start_docker(self._args(job, held=True), job.env, subprocess.PIPE)
 
     def abandon(self, job: Job) -> None:

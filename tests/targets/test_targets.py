@@ -180,3 +180,23 @@ def test_placement_in_the_schema() -> None:
 
 def test_slurm_module_needs_no_cluster_to_import() -> None:
     assert slurm.STATES["COMPLETED"] == "succeeded"
+
+
+def test_the_local_gate_holds_only_the_locks_own_image_run_without_stdin(tmp_path: Path, monkeypatch) -> None:
+    """The command waits behind /bin/sh (targets/local.py GATE): only where the image surely has it and
+    nothing of ours is read from the container's start (no stdin, no terminal)."""
+    from envbuild.targets import local
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(local, "start_docker", lambda args, env, stdin: started.append(args) or object())
+    target = LocalTarget("local")
+    for from_lock, stdin in ((False, None), (True, "pipe"), (True, "tty")):
+        job = _job(tmp_path)
+        job.from_lock, job.stdin = from_lock, stdin
+        target.start(job)
+    assert started == []
+    job = _job(tmp_path)
+    target.start(job)
+    (args,) = started
+    assert args[args.index("--entrypoint") + 1] == "/bin/sh" and "-i" in args and "-t" not in args
+    assert args[-len(job.command) - 3:] == ["-c", local.GATE, local.GATE_NAME, *job.command]

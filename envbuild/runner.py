@@ -327,10 +327,13 @@ def run(root: Path | str, req: RunRequest, reproduces: str | None = None) -> tup
             _finish(spec, run_dir, record, masker, "failed", None, str(e))
             raise
     finally:
+        if job is not None:
+            try:
+                target.abandon(job)  # started but never let go: it ends unrun
+            except KeyboardInterrupt:  # a second Ctrl-C: its stdin is closed already, the gate ends alone
+                pass
         for s, handler in old.items():
             signal.signal(s, handler)
-        if job is not None:
-            target.abandon(job)  # started but never let go: it ends unrun
     if stopper.signum is not None:
         signame = signal.Signals(stopper.signum).name
         return run_dir, _finish(spec, run_dir, record, masker, "interrupted", 128 + stopper.signum, f"{signame} received")

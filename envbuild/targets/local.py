@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,8 +41,17 @@ DETACH_KEYS = "ctrl-_,ctrl-_,ctrl-_"
 # waits for one line on stdin, and the command runs only once envbuild has sent "go" (its record
 # of the starting state done). If envbuild fails or dies first, stdin closes, `read` fails and the
 # container ends without running anything. The command then gets a closed stdin, as /dev/null is.
-GATE = 'read -r go && [ "$go" = go ] && unset PWD && exec "$@"'  # PWD: sh's own, docker sets none
+GATE = 'read -r envbuild_gate && [ "$envbuild_gate" = go ] && unset PWD envbuild_gate && exec "$@"'
 GATE_NAME = "envbuild-gate"  # the gate's $0, in the messages sh gives (a command not found)
+# sh passes on the environment unchanged except for these: names that are no identifiers (dropped),
+# the variables it sets itself (PWD, unset again above; PPID, OPTIND, IFS) and the gate's own. A run
+# that sets any of them goes without the gate, so its command sees exactly what docker gives.
+_SHELL_OWN = {"PWD", "PPID", "OPTIND", "IFS", "envbuild_gate"}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def gate_keeps_env(names: Any) -> bool:
+    return all(_IDENTIFIER.fullmatch(n) and n not in _SHELL_OWN for n in names)
 
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,
@@ -102,7 +112,8 @@ def container_run(args: list[str], env: dict[str, str], run_dir: Path, stopper: 
     with open(run_dir / rec.STDOUT_LOG, "wb") as out_log, open(run_dir / rec.STDERR_LOG, "wb") as err_log:
         stopper.started = True
         proc = held or start_docker(args, env, None if stdin else subprocess.DEVNULL)
-        return stream(proc, [out_log, out], [err_log, err], stopper, feed=b"go\n" if held else None)
+        go = b"" if stopper.signum is not None else b"go\n"  # stopped already: the gate closes unopened
+        return stream(proc, [out_log, out], [err_log, err], stopper, feed=go if held else None)
 
 
 class LocalTarget(Target):
@@ -140,7 +151,7 @@ class LocalTarget(Target):
     def start(self, job: Job) -> None:
         # not with our stdin or terminal (the container reads them from its start), nor in an image
         # given with --image (it may have no /bin/sh; every base envbuild builds on has one)
-        if job.stdin is None and job.from_lock:
+        if job.stdin is None and job.from_lock and gate_keeps_env([*job.env, *job.image_env]):
             self._held[job.name] = start_docker(self._args(job, held=True), job.env, subprocess.PIPE)
 
     def abandon(self, job: Job) -> None:
@@ -151,6 +162,7 @@ class LocalTarget(Target):
             held.communicate(timeout=60)  # closes its stdin: the gate ends, the command unrun
         except subprocess.TimeoutExpired:  # the engine hangs: take the container away
             held.kill()
+            held.wait()
             engine.docker("rm", "--force", job.name, check=False)
 
     def kill(self, job: Job, signame: str) -> None:
@@ -160,7 +172,7 @@ class LocalTarget(Target):
         from envbuild import record as rec
 
         job.placement["job_id"] = job.name  # the container's name
-        held = self._held.pop(job.name, None)
+        held = self._held.get(job.name)  # left for abandon() until it has ended here
         args = self._args(job, held is not None)
         try:
             if job.stdin == "tty":  # Ctrl-C is the container's own (a raw terminal); SIGTERM still stops it
@@ -170,6 +182,7 @@ class LocalTarget(Target):
                 code = container_run(args, job.env, job.run_dir, stopper, out, err, job.stdin, held)
         except OSError as e:
             raise EngineError(f"docker run could not start: {e}") from None
+        self._held.pop(job.name, None)
         if stopper.signum is None and code != 0 and engine.server_version() is None:  # the engine went away
             return Outcome("failed", code, f"{ENGINE_FAILED}: the Docker engine stopped during the run "
                                            f"(docker exited {code}); start the engine and run again")

@@ -190,9 +190,11 @@ def test_the_local_gate_holds_only_the_locks_own_image_run_without_stdin(tmp_pat
     started: list[list[str]] = []
     monkeypatch.setattr(local, "start_docker", lambda args, env, stdin: started.append(args) or object())
     target = LocalTarget("local")
-    for from_lock, stdin in ((False, None), (True, "pipe"), (True, "tty")):
-        job = _job(tmp_path)
+    for from_lock, stdin, env in ((False, None, {}), (True, "pipe", {}), (True, "tty", {}),
+                                  (True, None, {"spark.executor.memory": "4g"}), (True, None, {"PWD": "/x"})):
+        job = _job(tmp_path)  # the last two: names sh would drop or set itself
         job.from_lock, job.stdin = from_lock, stdin
+        job.env.update(env)
         target.start(job)
     assert started == []
     job = _job(tmp_path)

@@ -183,10 +183,7 @@ def write(root: Path, lock: Any, written: Any, ref: str, say: Callable[[str], No
     if private is None:
         say("no signing key, so no provenance: run envbuild keys generate, then build again")
         return Attested(written.manifest_digest, sbom_path, None)
-    pub = private.public_key()
-    from cryptography.hazmat.primitives import serialization
-
-    keyid = keys.key_id(pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keyid = keys.signer_id(private)
     body = canonical(statement(root, lock, written, ref, build_parameters(ref, written), sbom_path.read_bytes()))
     atomic_write_bytes(env_path, canonical(envelope(body, private, keyid)))
     say(f"wrote the signed provenance {env_path}")

@@ -133,8 +133,6 @@ def _signature(digest: str) -> dict[str, str]:
     import base64
     import sys
 
-    from cryptography.hazmat.primitives import serialization
-
     from envbuild.errors import EnvbuildError
 
     try:
@@ -142,8 +140,7 @@ def _signature(digest: str) -> dict[str, str]:
     except EnvbuildError as e:  # the run is over: keep its record, unsigned, and say why
         print(f"envbuild: record not signed: {e}", file=sys.stderr)
         return {}
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return {"keyid": keys.key_id(public), "signature": base64.b64encode(keys.sign(key, digest.encode())).decode()}
+    return {"keyid": keys.signer_id(key), "signature": base64.b64encode(keys.sign(key, digest.encode())).decode()}
 
 
 class _Signatures:

@@ -42,6 +42,14 @@ def key_id(public_pem: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(wire).digest()).decode().rstrip("=")
 
 
+def signer_id(private_key) -> str:
+    """key_id of the public half of a private key: the id a signature made with it carries."""
+    from cryptography.hazmat.primitives import serialization
+
+    return key_id(private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
 @dataclass(frozen=True)
 class KeyPair:
     private: Path

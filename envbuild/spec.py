@@ -37,7 +37,7 @@ _PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-
 IMAGE_REF = re.compile(rf"^{_HOST}?{_PATH}(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$")
 _GPU_ID = r"(?:[0-9]+|GPU-[0-9a-fA-F-]+)"  # an index or a UUID, as nvidia-smi -L prints them
 _GPUS = re.compile(rf"^(all|none|[0-9]+|device={_GPU_ID}(,{_GPU_ID})*)$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what a shell passes on (targets/local.py GATE)
 _CUDA = re.compile(r"^(auto|cpu|1[1-9]\.[0-9])$")  # a CUDA major.minor that has a driver floor (envbuild/cuda.py)
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$")  # name or name=version
 
@@ -174,7 +174,7 @@ def _str_table(file: Path, key: str, value: Any) -> dict[str, str]:
 def _env(file: Path, key: str, value: Any) -> dict[str, str]:
     table = _str_table(file, key, value)
     for k in table:
-        if not _ENV_NAME.match(k):
+        if not ENV_NAME.match(k):
             raise SpecError(file, f"{key}.{k}", "is not a valid environment variable name",
                             "use letters, digits and _ only, not starting with a digit")
     return table

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from typing import IO, Any
 
 from envbuild import engine, store
 from envbuild.errors import EngineError, EnvbuildError, last_line
+from envbuild.spec import ENV_NAME
 from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, stream
 
 ENGINE_FAILED = "engine-failed"  # how a record's reason starts when the engine died under the run
@@ -47,11 +47,10 @@ GATE_NAME = "envbuild-gate"  # the gate's $0, in the messages sh gives (a comman
 # the variables it sets itself (PWD, unset again above; PPID, OPTIND, IFS) and the gate's own. A run
 # that sets any of them goes without the gate, so its command sees exactly what docker gives.
 _SHELL_OWN = {"PWD", "PPID", "OPTIND", "IFS", "envbuild_gate"}
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def gate_keeps_env(names: Any) -> bool:
-    return all(_IDENTIFIER.fullmatch(n) and n not in _SHELL_OWN for n in names)
+    return all(ENV_NAME.match(n) and n not in _SHELL_OWN for n in names)
 
 
 def docker_args(name: str, image: str, command: list[str], env: dict[str, str], network: str,

@@ -28,6 +28,7 @@ from typing import IO, Any, Callable
 
 from envbuild import nvidia, record as rec
 from envbuild.errors import EnvbuildError, last_line
+from envbuild.fsutil import new_temp
 from envbuild.targets import CONTAINER_RUN_DIR, RUN_IO_DIR, WORKDIR, Job, Outcome, Stopper, Target, stream
 
 DEFAULT_STORE = "~/.cache/envbuild/remote"
@@ -231,19 +232,23 @@ def unpack_results(stream: IO[bytes], root: Path, run_dir: Path, outputs: list[s
                 home, dest = root, root.joinpath(*parts[1:])
             else:
                 continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            # realpath resolves the links among the parts that exist: checked before any mkdir
             if not Path(os.path.realpath(dest.parent)).is_relative_to(Path(os.path.realpath(home))):
                 raise EnvbuildError(f"{dest}: its directory leads outside {home} through a symlink; "
                                     "nothing was written there (remove the link, or point it inside)")
+            dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.is_symlink():  # never write through a link planted among the outputs
                 dest.unlink()
-            tmp = dest.with_name(f".{dest.name}.envbuild-part")
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, member.mode & 0o777 | 0o600)
-            with tar.extractfile(member) as src, open(fd, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-            os.replace(tmp, dest)
+            fd, tmp = new_temp(dest.parent, f".{dest.name}.", ".envbuild-part")
+            try:
+                os.fchmod(fd, member.mode & 0o777 | 0o600)
+                with tar.extractfile(member) as src, open(fd, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        out.write(chunk)
+                os.replace(tmp, dest)
+            except BaseException:
+                os.unlink(tmp)
+                raise
             written += 1
     return written
 

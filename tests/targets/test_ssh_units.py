@@ -153,6 +153,9 @@ def test_a_remote_cannot_write_outside_the_project_or_into_git_and_envbuild(tmp_
     with pytest.raises(EnvbuildError, match="outside"):
         unpack_results(_tar({"workspace/outputs/ckpt/x": b"x"}), root, run_dir, ["outputs/"])
     assert list(outside.iterdir()) == []
+    with pytest.raises(EnvbuildError, match="outside"):  # not even a directory made out there first
+        unpack_results(_tar({"workspace/outputs/ckpt/sub/x": b"x"}), root, run_dir, ["outputs/"])
+    assert list(outside.iterdir()) == []
     # a link planted at the temporary name is replaced, not written through
     target = tmp_path / "victim"
     target.write_bytes(b"keep")

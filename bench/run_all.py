@@ -44,6 +44,7 @@ def report(command: str, facts: dict[str, str], rows: list[Row], took: float, lo
         "envbuild against what a user would otherwise run, side by side, measured in one run on one machine.",
         "Wall-clock seconds, the median of the runs shown; `x ref` is the case's median over its reference's,",
         "both from this run. Regenerate with `make bench` (writes this file).", "",
+        CACHES, "",
         f"Command: `{command}`", "",
         "| machine | |", "|---|---|",
         *(f"| {k} | {v} |" for k, v in facts.items()),
@@ -54,6 +55,15 @@ def report(command: str, facts: dict[str, str], rows: list[Row], took: float, lo
         "What each bench measures:", "",
         *docs, "",
     ])
+
+
+
+# how every pair is set up; each bench's docstring (bench/NAME.py) says it case by case
+CACHES = ("Caches: the peer always gets what envbuild gets. Cold: empty caches on both sides (envbuild's "
+          "ENVBUILD_CACHE_DIR; pip's, pip-tools' and uv's own directories; `docker build --no-cache` from an "
+          "empty wheels directory), no previous lock, no image. Warm: both keep their caches and a previous "
+          "lock (lock), or every wheel but no layer (build). No-op: both have everything (the image exists; "
+          "docker has every layer). Run, shell, Slurm and ssh: the same image, present for both.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
